@@ -1,0 +1,109 @@
+"""Turn ranked passages into a reply that quotes and cites its evidence.
+
+Extractive, no LLM: the reply is made of sentences that stand in the
+documents, in their own language, each followed by its citation marker. A
+sentence is chosen for how many of the question's terms it holds, weighted by
+how well its passage ranked; when even the best passage is weak evidence, the
+bot abstains rather than quote something beside the point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qa.chunk import has_sentence_end, letter_weight, split_sentences
+from qa.lexical import analyze
+from qa.models import Answer, Citation, Passage
+
+ABSTAIN_TEXT = "The documents do not answer this. The closest passages are listed below."
+# Only this many top passages are read for answer sentences.
+PASSAGES_READ = 3
+# A second sentence joins the answer if it scores at least this share of the best.
+SECOND_SENTENCE_SHARE = 0.85
+MIN_SENTENCE_WEIGHT = 12
+
+
+@dataclass(frozen=True)
+class Candidate:
+    passage: Passage
+    char_start: int  # absolute offsets in the source file
+    char_end: int
+    line_start: int
+    line_end: int
+    text: str
+    score: float
+
+
+def sentences_of(passage: Passage) -> list[Candidate]:
+    """The passage's sentences, located in the source file to the character and line."""
+    text = passage.text
+    found = []
+    for span in split_sentences(text):
+        piece = text[span.start : span.end]
+        if letter_weight(piece) < MIN_SENTENCE_WEIGHT and not has_sentence_end(piece):
+            continue
+        found.append(
+            Candidate(
+                passage=passage,
+                char_start=passage.char_start + span.start,
+                char_end=passage.char_start + span.end,
+                line_start=passage.line_start + text.count("\n", 0, span.start),
+                line_end=passage.line_start + text.count("\n", 0, span.end - 1),
+                text=piece,
+                score=0.0,
+            )
+        )
+    return found
+
+
+def term_coverage(query_terms: list[str], text: str) -> float:
+    """Share of the question's distinct terms that occur in the text."""
+    wanted = set(query_terms)
+    if not wanted:
+        return 0.0
+    return len(wanted & set(analyze(text))) / len(wanted)
+
+
+def score_sentences(query_terms: list[str], passages: list[Passage]) -> list[Candidate]:
+    """Every sentence of the top passages, best first."""
+    if not passages:
+        return []
+    best = max(passages[0].score, 1e-9)
+    scored = []
+    for passage in passages[:PASSAGES_READ]:
+        prior = max(passage.score, 0.0) / best
+        for candidate in sentences_of(passage):
+            score = term_coverage(query_terms, candidate.text) + 0.5 * prior
+            scored.append(Candidate(**{**candidate.__dict__, "score": score}))
+    scored.sort(key=lambda c: (-c.score, c.passage.rank, c.char_start))
+    return scored
+
+
+def citation_of(candidate: Candidate) -> Citation:
+    return Citation(
+        source=candidate.passage.source,
+        line_start=candidate.line_start,
+        line_end=candidate.line_end,
+        char_start=candidate.char_start,
+        char_end=candidate.char_end,
+        quote=candidate.text,
+    )
+
+
+def compose(question: str, query_terms: list[str], passages: list[Passage], abstain_below: float) -> Answer:
+    """The reply: the best sentences with markers, or an abstention over the same passages."""
+    if not passages or passages[0].score < abstain_below:
+        return Answer(question=question, answer=ABSTAIN_TEXT, abstained=True, citations=[], passages=passages)
+    ranked = score_sentences(query_terms, passages)
+    if not ranked:
+        return Answer(question=question, answer=ABSTAIN_TEXT, abstained=True, citations=[], passages=passages)
+    chosen = [ranked[0]]
+    for candidate in ranked[1:3]:
+        overlaps = any(c.char_start < candidate.char_end and candidate.char_start < c.char_end for c in chosen)
+        if candidate.score >= SECOND_SENTENCE_SHARE * ranked[0].score and not overlaps and candidate.text != ranked[0].text:
+            chosen.append(candidate)
+            break
+    chosen.sort(key=lambda c: (c.passage.source, c.char_start))
+    citations = [citation_of(c) for c in chosen]
+    text = " ".join(f"{c.text} [{n}]" for n, c in enumerate(chosen, start=1))
+    return Answer(question=question, answer=text, abstained=False, citations=citations, passages=passages)

@@ -1,0 +1,203 @@
+"""The facade every face uses: build an index, load it, ask it.
+
+The CLI, the Slack bot, the HTTP API and the tests all go through ``Bot``;
+none of them reaches into the stages behind it, so a change of stage never
+changes a face.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa import index as index_store
+from qa.answer import compose
+from qa.chunk import chunk_document
+from qa.embed import Embedder
+from qa.errors import BadIndexError, CorpusError, QuestionError
+from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
+from qa.language import detect
+from qa.ingest import read_documents
+from qa.lexical import ANALYZER, analyze
+from qa.models import Answer, Chunk, Passage
+from qa.retrieve import Retriever
+from qa.settings import Settings
+
+MAX_QUESTION_CHARS = 2000
+
+# (stage, done, total): how long work reports its progress to a face.
+Progress = Callable[[str, int, int], None]
+
+
+def _silent(stage: str, done: int, total: int) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What one ``qa index`` run did."""
+
+    files: int
+    added: int
+    changed: int
+    removed: int
+    chunks: int
+    embedded: int
+    seconds: float
+    index_dir: Path
+
+    def summary(self) -> str:
+        if not (self.added or self.changed or self.removed):
+            return f"Index up to date: {self.files} files, {self.chunks} chunks in {self.index_dir} ({self.seconds:.1f}s)"
+        return (
+            f"Indexed {self.files} files ({self.added} added, {self.changed} changed, {self.removed} removed): "
+            f"{self.chunks} chunks, {self.embedded} embedded, in {self.index_dir} ({self.seconds:.1f}s)"
+        )
+
+
+def check_question(question: str) -> str:
+    question = question.strip()
+    if not question:
+        raise QuestionError("the question is empty")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionError(f"the question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}")
+    return question
+
+
+def _check_recipe(stored: index_store.StoredIndex, settings: Settings, index_dir: Path) -> None:
+    """Refuse an index built another way: its vectors would not match the questions'."""
+    manifest = stored.manifest
+    wanted = {
+        "model": settings.model,
+        "chunk_tokens": settings.chunk_tokens,
+        "chunk_overlap_tokens": settings.chunk_overlap_tokens,
+        "lexical_analyzer": ANALYZER,
+    }
+    for key, value in wanted.items():
+        if getattr(manifest, key) != value:
+            raise BadIndexError(
+                f"index in {index_dir} was built with {key}={getattr(manifest, key)!r}, not {value!r}; "
+                f"rebuild it with: qa index --rebuild (or set {key} back to {getattr(manifest, key)!r})"
+            )
+
+
+class Bot:
+    """A loaded index and the model to query it: ``Bot.load().ask("...")``."""
+
+    def __init__(self, settings: Settings, stored: index_store.StoredIndex, embedder: Embedder | None = None):
+        self.settings = settings
+        self._stored = stored
+        self._embedder = embedder
+        self._retriever = Retriever(stored, self._encode_query, settings.retriever)
+
+    @classmethod
+    def load(cls, settings: Settings | None = None, *, build_if_missing: bool = True, progress: Progress = _silent) -> "Bot":
+        """Open the index named by the settings, building it first if there is none."""
+        settings = settings or Settings.load()
+        if not index_store.exists(settings.index_dir):
+            if not build_if_missing:
+                raise BadIndexError(f"no index in {settings.index_dir}: build one with: qa index")
+            cls.index(settings, progress=progress)
+        stored = index_store.read(settings.index_dir)
+        _check_recipe(stored, settings, settings.index_dir)
+        return cls(settings, stored)
+
+    @staticmethod
+    def index(settings: Settings, *, rebuild: bool = False, progress: Progress = _silent) -> IndexReport:
+        """Bring the index up to date with the corpus, embedding only what changed."""
+        started = time.perf_counter()
+        corpus_dir, index_dir = settings.corpus_dir, settings.index_dir
+        with index_store.build_lock(index_dir):
+            documents = list(read_documents(corpus_dir))
+            if not documents:
+                raise CorpusError(f"corpus folder {corpus_dir} has no readable text files")
+            previous = None
+            if index_store.exists(index_dir) and not rebuild:
+                previous = index_store.read(index_dir)
+                _check_recipe(previous, settings, index_dir)
+            changes = index_store.diff(documents, previous.manifest if previous else None)
+            if previous is not None and not changes.any:
+                return IndexReport(len(documents), 0, 0, 0, len(previous.chunks), 0, time.perf_counter() - started, index_dir)
+
+            embedder = Embedder.load(settings.model)
+            max_tokens = min(settings.chunk_tokens, embedder.max_tokens - 2)
+            fresh_chunks: dict[str, list[Chunk]] = {}
+            for number, document in enumerate(changes.to_embed, start=1):
+                fresh_chunks[document.source] = chunk_document(
+                    document, max_tokens, settings.chunk_overlap_tokens, embedder.count_tokens
+                )
+                progress("chunking", number, len(changes.to_embed))
+            texts = [chunk.text for chunks in fresh_chunks.values() for chunk in chunks]
+            embedded = 0
+
+            def on_batch(count: int) -> None:
+                nonlocal embedded
+                embedded += count
+                progress("embedding", embedded, len(texts))
+
+            vectors = embedder.encode_documents(texts, settings.batch_size, on_batch)
+            fresh = {}
+            row = 0
+            for source, chunks in fresh_chunks.items():
+                fresh[source] = (chunks, vectors[row : row + len(chunks)], [analyze(c.text) for c in chunks])
+                row += len(chunks)
+            stored = index_store.assemble(
+                documents,
+                previous,
+                changes,
+                fresh,
+                {
+                    "model": settings.model,
+                    "dimension": embedder.dimension,
+                    "chunk_tokens": settings.chunk_tokens,
+                    "chunk_overlap_tokens": settings.chunk_overlap_tokens,
+                    "lexical_analyzer": ANALYZER,
+                },
+            )
+            index_store.write(index_dir, stored)
+        return IndexReport(
+            files=len(documents),
+            added=len(changes.added),
+            changed=len(changes.changed),
+            removed=len(changes.removed),
+            chunks=len(stored.chunks),
+            embedded=len(texts),
+            seconds=time.perf_counter() - started,
+            index_dir=index_dir,
+        )
+
+    def _encode_query(self, question: str) -> np.ndarray:
+        if self._embedder is None:
+            self._embedder = Embedder.load(self.settings.model)
+        return self._embedder.encode_queries([question])[0]
+
+    def search(self, question: str, k: int | None = None) -> list[Passage]:
+        """The top passages for a question, best first."""
+        return self._retriever.search(check_question(question), k or self.settings.top_k)
+
+    def ask(self, question: str, k: int | None = None) -> Answer:
+        """Answer from the documents, citing every quoted sentence."""
+        question = check_question(question)
+        passages = self._retriever.search(question, k or self.settings.top_k)
+        return compose(question, self._retriever.query_terms(question), passages, self.settings.abstain_below)
+
+    def document_languages(self) -> dict[str, str]:
+        """Each indexed file's language, guessed from its indexed text."""
+        texts: dict[str, list[str]] = {}
+        for chunk in self._stored.chunks:
+            texts.setdefault(chunk.source, []).append(chunk.text)
+        return {source: detect(" ".join(parts)) for source, parts in texts.items()}
+
+    def evaluate(self, cases: list[GoldenCase], progress: Progress = _silent) -> list[CaseResult]:
+        """Ask every golden question and score retrieval and answer against it."""
+        languages = self.document_languages()
+        results = []
+        for number, case in enumerate(cases, start=1):
+            answer = self.ask(case.question, k=max(self.settings.top_k, RANKS_KEPT))
+            results.append(score_case(case, answer, languages.get(case.source or "")))
+            progress("evaluating", number, len(cases))
+        return results

@@ -1,0 +1,264 @@
+"""Split documents into sentence-aligned chunks sized in model tokens.
+
+Pure functions only: text in, spans out. Every span is a pair of character
+offsets into the document's text, so that ``text[start:end]`` is exactly what
+gets embedded and quoted, and line numbers are derived from the offsets alone.
+
+Page furniture (navigation rows, like counters, price tickers, lines of a few
+characters) is recognised line by line and never becomes a chunk: such lines
+are skipped and break chunks apart, so that article text is never glued to a
+ticker. A sentence is cut only when it alone exceeds the chunk size.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from qa.models import Chunk, Document
+
+TokenCounter = Callable[[str], int]
+
+# A line whose letters weigh less than this is furniture ("• 작게", "-1.27%").
+FURNITURE_LINE_WEIGHT = 10
+# A chunk with no sentence ending that weighs less than this is an isolated
+# fragment between furniture ("실시간 암호화폐 시세", "Weitere Informationen").
+ISOLATED_FRAGMENT_WEIGHT = 24
+
+_CLOSERS = "\"'”’)]」』）》〉"
+# Full stops that need a following space (Latin, Korean "다.") and CJK ones that do not.
+_SPACED_END = re.compile(rf"[.!?…]+[{re.escape(_CLOSERS)}]*(?=\s|$)")
+_CJK_END = re.compile(rf"[。！？]+[{re.escape(_CLOSERS)}]*")
+_BULLET = re.compile(r"^\s*(?:[•·▪◦●○■□►▶▲△※*+\-–—]|\d{1,2}[.)])\s*")
+_SOFT_BREAK = re.compile(r"[\s,，、;；:：]")
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+
+
+def letter_weight(text: str) -> float:
+    """How much text a string carries: ideographs and Hangul count double, digits half.
+
+    One CJK character carries about as much as two Latin letters, so the same
+    furniture thresholds work for "Zum Nachlesen" and "新闻动态"; digits weigh
+    little so that tickers and timestamps ("01.21 장종료") read as furniture.
+    """
+    weight = 0.0
+    for char in text:
+        if char.isalpha():
+            weight += 2 if _is_wide(char) else 1
+        elif char.isdigit():
+            weight += 0.5
+    return weight
+
+
+def _is_wide(char: str) -> bool:
+    return unicodedata.east_asian_width(char) in ("W", "F") and char.isalpha()
+
+
+def has_sentence_end(text: str) -> bool:
+    return bool(_SPACED_END.search(text) or _CJK_END.search(text))
+
+
+def is_furniture_line(line: str) -> bool:
+    """A line of a few characters, a bare number or a counter."""
+    content = _BULLET.sub("", line).strip()
+    if not content:
+        return False
+    if not any(char.isalpha() for char in content):
+        return True
+    return letter_weight(content) < FURNITURE_LINE_WEIGHT
+
+
+def line_starts(text: str) -> list[int]:
+    """Offsets where each line begins; ``line_starts(t)[0] == 0``."""
+    return [0] + [m.end() for m in re.finditer("\n", text)]
+
+
+def line_of(starts: list[int], offset: int) -> int:
+    """1-based line that holds the character at ``offset``."""
+    return bisect.bisect_right(starts, offset)
+
+
+def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:
+    """Sentence spans inside ``text[start:end]``, trimmed of surrounding whitespace.
+
+    A sentence ends at a full stop (``.``, ``다.``, ``。``, ``!``, ``?`` ...) or at
+    a line break, unless the next line plainly continues it (starts lower-case).
+    The spans cover every non-space character of the range, in order.
+    """
+    end = len(text) if end is None else end
+    cuts = set()
+    for pattern in (_SPACED_END, _CJK_END):
+        for match in pattern.finditer(text, start, end):
+            if pattern is _SPACED_END and _is_abbreviation(text, match.start(), match.end()):
+                continue
+            cuts.add(match.end())
+    for match in re.finditer("\n", text[start:end]):
+        newline = start + match.start()
+        if text[newline + 1 : newline + 40].lstrip(" \t")[:1].islower():
+            continue
+        cuts.add(newline)
+    spans = []
+    position = start
+    for cut in sorted(cuts) + [end]:
+        span = _trim(text, position, cut)
+        if span:
+            spans.append(span)
+        position = max(position, cut)
+    return spans
+
+
+def _is_abbreviation(text: str, stop: int, after: int) -> bool:
+    """``U.S.``, ``z.B.``, ``Dr. med``: a full stop that ends no sentence."""
+    if text[stop] != ".":
+        return False
+    word = re.search(r"[\w.]*$", text[max(0, stop - 24) : stop]).group(0)
+    if len(word) == 1 or "." in word:
+        return True
+    following = text[after : after + 8].lstrip()[:1]
+    return bool(following) and (following.islower() or following.isdigit())
+
+
+def _trim(text: str, start: int, end: int) -> Span | None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return Span(start, end) if start < end else None
+
+
+def content_segments(text: str) -> list[Span]:
+    """Runs of lines between furniture lines; blank lines do not break a run."""
+    segments = []
+    run_start: int | None = None
+    for line_start, line_end in _lines(text):
+        if is_furniture_line(text[line_start:line_end]):
+            if run_start is not None:
+                segments.append(Span(run_start, line_start))
+            run_start = None
+        elif run_start is None and text[line_start:line_end].strip():
+            run_start = line_start
+    if run_start is not None:
+        segments.append(Span(run_start, len(text)))
+    return segments
+
+
+def _lines(text: str) -> Iterator[tuple[int, int]]:
+    position = 0
+    for match in re.finditer("\n", text):
+        yield position, match.start()
+        position = match.end()
+    yield position, len(text)
+
+
+def cut_oversized(text: str, span: Span, max_tokens: int, count_tokens: TokenCounter) -> list[Span]:
+    """Cut one sentence longer than ``max_tokens`` into pieces that fit.
+
+    Each piece is the longest prefix that fits, pulled back to the last space
+    or comma in its second half so that words survive whole.
+    """
+    pieces = []
+    start = span.start
+    while start < span.end:
+        if count_tokens(text[start : span.end]) <= max_tokens:
+            pieces.append(Span(start, span.end))
+            break
+        low, high = start + 1, span.end
+        while low < high:  # longest prefix that fits
+            middle = (low + high + 1) // 2
+            if count_tokens(text[start:middle]) <= max_tokens:
+                low = middle
+            else:
+                high = middle - 1
+        cut = low
+        soft = [m.end() for m in _SOFT_BREAK.finditer(text, start + (cut - start) // 2, cut)]
+        if soft:
+            cut = soft[-1]
+        piece = _trim(text, start, cut)
+        if piece:
+            pieces.append(piece)
+        start = cut
+    return pieces
+
+
+def pack(
+    text: str,
+    sentences: list[Span],
+    max_tokens: int,
+    overlap_tokens: int,
+    count_tokens: TokenCounter,
+) -> list[Span]:
+    """Greedily pack consecutive sentences into spans of at most ``max_tokens``.
+
+    Each new span starts with the previous one's trailing sentences worth at
+    most ``overlap_tokens``, so a fact that straddles a border is whole in one.
+    """
+    units: list[tuple[Span, int]] = []
+    for sentence in sentences:
+        size = count_tokens(text[sentence.start : sentence.end])
+        if size > max_tokens:
+            units.extend((p, count_tokens(text[p.start : p.end])) for p in cut_oversized(text, sentence, max_tokens, count_tokens))
+        else:
+            units.append((sentence, size))
+
+    chunks: list[Span] = []
+    current: list[tuple[Span, int]] = []
+    fresh = False  # does `current` hold a sentence not yet in any chunk?
+    for unit in units:
+        if current and sum(size for _, size in current) + unit[1] > max_tokens:
+            if fresh:
+                chunks.append(Span(current[0][0].start, current[-1][0].end))
+            current = _overlap_tail(current, overlap_tokens)
+            while current and sum(size for _, size in current) + unit[1] > max_tokens:
+                current.pop(0)
+        current.append(unit)
+        fresh = True
+    if current and fresh:
+        chunks.append(Span(current[0][0].start, current[-1][0].end))
+    return chunks
+
+
+def _overlap_tail(units: list[tuple[Span, int]], overlap_tokens: int) -> list[tuple[Span, int]]:
+    tail: list[tuple[Span, int]] = []
+    total = 0
+    for unit in reversed(units[1:]):  # never the whole chunk again
+        if total + unit[1] > overlap_tokens:
+            break
+        tail.insert(0, unit)
+        total += unit[1]
+    return tail
+
+
+def chunk_spans(text: str, max_tokens: int, overlap_tokens: int, count_tokens: TokenCounter) -> list[Span]:
+    """All chunk spans of a document, furniture and isolated fragments left out."""
+    spans = []
+    for segment in content_segments(text):
+        sentences = split_sentences(text, segment.start, segment.end)
+        for span in pack(text, sentences, max_tokens, overlap_tokens, count_tokens):
+            piece = text[span.start : span.end]
+            if has_sentence_end(piece) or letter_weight(piece) >= ISOLATED_FRAGMENT_WEIGHT:
+                spans.append(span)
+    return spans
+
+
+def chunk_document(document: Document, max_tokens: int, overlap_tokens: int, count_tokens: TokenCounter) -> list[Chunk]:
+    text = document.text
+    starts = line_starts(text)
+    return [
+        Chunk(
+            source=document.source,
+            char_start=span.start,
+            char_end=span.end,
+            line_start=line_of(starts, span.start),
+            line_end=line_of(starts, span.end - 1),
+            text=text[span.start : span.end],
+        )
+        for span in chunk_spans(text, max_tokens, overlap_tokens, count_tokens)
+    ]

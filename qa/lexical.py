@@ -1,0 +1,126 @@
+"""Language-aware terms and BM25 scoring: the exact-match half of retrieval.
+
+The English-only embedding model cannot see that "NIST" in a question and
+"NIST" in a Korean sentence are the same thing; a lexical index can. Terms are
+normalised so that surface variants meet: case, width (``ＮＩＳＴ``),
+hyphenated codes (``F-35`` ~ ``F35``) and digit grouping (``2,000`` ~ ``2000``).
+Chinese and Korean runs, which have no spaces between words, become
+overlapping character bigrams; Latin words are lower-cased and lightly stemmed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter, defaultdict
+
+import numpy as np
+
+ANALYZER = "bigram-v1"
+
+_TOKEN = re.compile(
+    r"""
+    (?P<code>[^\W_]+(?:[-/.][^\W_]+)+)     # F-35, SM-6, AN/SPY-7, U.S., 2+2 style codes
+  | (?P<number>\d{1,3}(?:[,.]\d{3})+(?!\d)) # 2,000 / 1.000.000
+  | (?P<word>[^\W_]+)
+    """,
+    re.VERBOSE,
+)
+
+_HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_HANGUL = r"\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f"
+_KANA = r"\u3040-\u30ff"
+_SCRIPT_RUN = re.compile(rf"[{_HAN}]+|[{_HANGUL}]+|[{_KANA}]+|[^{_HAN}{_HANGUL}{_KANA}]+")
+_CJK_FIRST = re.compile(rf"[{_HAN}{_HANGUL}{_KANA}]")
+
+# Stop words only for the question languages; documents keep every term.
+_STOP = frozenset(
+    """a an and are as at be by did do does for from has have how in is it its of on or that the this to
+    was were what when where which who whom whose why with will would can could should about into than
+    then there their they them these those been being also not no yes you your we our i me my he she his her
+    der die das und ist im in den dem des ein eine einer eines zu mit von für auf als wie was wer wo wann
+    """.split()
+)
+
+_SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "es", "ed", "ly", "s")
+
+
+def normalise(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _stem(word: str) -> str:
+    """A tiny suffix stripper: "agreements" ~ "agreement", "signed" ~ "sign"."""
+    if not word.isascii() or not word.isalpha():
+        return word
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)] + ("y" if suffix in ("ies", "ied") else "")
+    return word
+
+
+def _latin_terms(run: str) -> list[str]:
+    terms = []
+    for match in _TOKEN.finditer(run):
+        token = match.group(0)
+        if match.group("number"):
+            terms.append(re.sub(r"[,.]", "", token))
+        elif match.group("code"):
+            joined = re.sub(r"[-/.]", "", token)
+            terms.append(joined)
+            terms.extend(part for part in re.split(r"[-/.]", token) if len(part) > 1 and not part.isdigit())
+        else:
+            terms.append(_stem(token))
+    return terms
+
+
+def _cjk_terms(run: str) -> list[str]:
+    if len(run) == 1:
+        return [run]
+    return [run[i : i + 2] for i in range(len(run) - 1)]
+
+
+def analyze(text: str) -> list[str]:
+    """Index terms of a document's text, in order, duplicates kept (for term frequency)."""
+    terms: list[str] = []
+    for run in _SCRIPT_RUN.findall(normalise(text)):
+        if _CJK_FIRST.match(run):
+            terms.extend(_cjk_terms(run))
+        else:
+            terms.extend(_latin_terms(run))
+    return terms
+
+
+def analyze_query(text: str) -> list[str]:
+    """Terms of a question: as ``analyze``, less the question words and particles."""
+    return [term for term in analyze(text) if term not in _STOP]
+
+
+class BM25:
+    """Okapi BM25 over term lists; built in memory from what the index stores."""
+
+    def __init__(self, documents: list[list[str]], k1: float = 1.2, b: float = 0.75):
+        self.k1, self.b = k1, b
+        self.lengths = np.array([len(d) for d in documents], dtype=np.float32)
+        self.average_length = float(self.lengths.mean()) if len(documents) else 0.0
+        self.postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for position, terms in enumerate(documents):
+            for term, count in Counter(terms).items():
+                self.postings[term].append((position, count))
+        total = len(documents)
+        self.idf = {
+            term: math.log(1 + (total - len(posting) + 0.5) / (len(posting) + 0.5))
+            for term, posting in self.postings.items()
+        }
+
+    def scores(self, query_terms: list[str]) -> np.ndarray:
+        """One BM25 score per document (zeros where no term matches)."""
+        scores = np.zeros(len(self.lengths), dtype=np.float32)
+        if not len(self.lengths):
+            return scores
+        norm = self.k1 * (1 - self.b + self.b * self.lengths / max(self.average_length, 1e-9))
+        for term in set(query_terms):
+            for position, count in self.postings.get(term, ()):
+                scores[position] += self.idf[term] * count * (self.k1 + 1) / (count + norm[position])
+        return scores

@@ -1,0 +1,73 @@
+"""The contracts between stages.
+
+Every stage takes and returns these models, and what ``--json`` prints is these
+models serialised, so the CLI, the Python API and the Slack bot never disagree.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Document(_Frozen):
+    """One source file, decoded."""
+
+    source: str = Field(description="Path relative to the corpus root, with '/' separators.")
+    text: str
+    sha256: str = Field(description="Hash of the file's bytes; what incremental indexing compares.")
+
+
+class Chunk(_Frozen):
+    """A contiguous slice of one document: ``document.text[char_start:char_end] == text``."""
+
+    source: str
+    char_start: int
+    char_end: int
+    line_start: int = Field(description="1-based line of char_start.")
+    line_end: int = Field(description="1-based line of the chunk's last character.")
+    text: str
+
+
+class Passage(_Frozen):
+    """A retrieved chunk with its rank (1-based) and the score that ranked it."""
+
+    rank: int
+    source: str
+    line_start: int
+    line_end: int
+    char_start: int
+    char_end: int
+    text: str
+    score: float
+
+
+class Citation(_Frozen):
+    """A verbatim quote, located to the character and line in its source file."""
+
+    source: str
+    line_start: int
+    line_end: int
+    char_start: int
+    char_end: int
+    quote: str
+
+    @property
+    def label(self) -> str:
+        """``file:line`` or ``file:first-last``, the way people write a citation."""
+        if self.line_start == self.line_end:
+            return f"{self.source}:{self.line_start}"
+        return f"{self.source}:{self.line_start}-{self.line_end}"
+
+
+class Answer(_Frozen):
+    """What ``qa ask --json`` prints: the reply, its citations and the passages behind it."""
+
+    question: str
+    answer: str
+    abstained: bool
+    citations: list[Citation]
+    passages: list[Passage]

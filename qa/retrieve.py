@@ -1,0 +1,122 @@
+"""Rank chunks for a question: dense, lexical, or both fused.
+
+Scoring and fusion are pure functions over arrays, so they are tested without
+a model. The hybrid score is a weighted sum of the dense cosine and a BM25
+score scaled to [0, 1] by its ceiling for the question: unlike reciprocal
+ranks it means the same thing from one question to the next, which is what
+lets the answerer abstain on a single threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+
+from qa.index import StoredIndex
+from qa.lexical import BM25, analyze_query
+from qa.models import Passage
+
+Mode = Literal["dense", "lexical", "hybrid"]
+
+DENSE_WEIGHT = 0.5
+RRF_K = 60
+# How many candidates each side proposes before fusion.
+CANDIDATE_POOL = 100
+
+
+def scaled_bm25(bm25: BM25, query_terms: list[str]) -> np.ndarray:
+    """BM25 divided by the most a document could score for these terms."""
+    scores = bm25.scores(query_terms)
+    ceiling = sum(bm25.idf.get(term, 0.0) for term in set(query_terms)) * (bm25.k1 + 1)
+    return scores / ceiling if ceiling > 0 else scores
+
+
+def weighted_fusion(dense: np.ndarray, lexical: np.ndarray, dense_weight: float = DENSE_WEIGHT) -> np.ndarray:
+    return dense_weight * dense + (1 - dense_weight) * lexical
+
+
+def reciprocal_rank_fusion(*score_lists: np.ndarray, k: int = RRF_K) -> np.ndarray:
+    """Sum of 1/(k + rank) over each ranking; ties share the better rank."""
+    fused = np.zeros(len(score_lists[0]), dtype=np.float64)
+    for scores in score_lists:
+        order = np.argsort(-scores, kind="stable")
+        ranks = np.empty(len(scores), dtype=np.float64)
+        ranks[order] = np.arange(1, len(scores) + 1)
+        fused += 1.0 / (k + ranks)
+    return fused
+
+
+def top_k(scores: np.ndarray, k: int) -> list[int]:
+    """Positions of the k best scores, best first; equal scores keep corpus order."""
+    if k >= len(scores):
+        return list(np.argsort(-scores, kind="stable"))
+    candidates = np.argpartition(-scores, k)[:k]
+    return sorted(candidates.tolist(), key=lambda p: (-scores[p], p))
+
+
+class Retriever:
+    """Scores every chunk of a loaded index against a question."""
+
+    def __init__(self, stored: StoredIndex, encode_query: Callable[[str], np.ndarray], mode: Mode = "hybrid"):
+        self.stored = stored
+        self.encode_query = encode_query
+        self.mode = mode
+        self._bm25: BM25 | None = None
+
+    @property
+    def bm25(self) -> BM25:
+        if self._bm25 is None:
+            self._bm25 = BM25(self.stored.terms)
+        return self._bm25
+
+    def query_terms(self, question: str) -> list[str]:
+        """The lexical terms a question is matched on; the answerer weighs sentences by them."""
+        return analyze_query(question)
+
+    def candidates(self, question: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Positions worth scoring and their scores under the retriever's mode.
+
+        FAISS proposes the dense candidates and BM25 the lexical ones; the union
+        is then scored exactly on both sides, so fusion never sees a gap.
+        """
+        pool = max(k, CANDIDATE_POOL)
+        lexical = None
+        proposals: list[np.ndarray] = []
+        if self.mode != "dense":
+            lexical = scaled_bm25(self.bm25, self.query_terms(question))
+            proposals.append(np.asarray(top_k(lexical, pool), dtype=np.int64))
+        if self.mode != "lexical":
+            vector = self.encode_query(question).reshape(1, -1).astype(np.float32)
+            _, found = self.stored.faiss_index.search(vector, min(pool, len(self.stored.chunks)))
+            proposals.append(found[0][found[0] >= 0])
+        positions = np.unique(np.concatenate(proposals)) if proposals else np.zeros(0, np.int64)
+        if self.mode == "lexical":
+            return positions, lexical[positions]
+        dense = self.stored.vectors[positions] @ vector.ravel()
+        if self.mode == "dense":
+            return positions, dense
+        return positions, weighted_fusion(dense, lexical[positions])
+
+    def search(self, question: str, k: int) -> list[Passage]:
+        if not self.stored.chunks:
+            return []
+        positions, scores = self.candidates(question, k)
+        passages = []
+        for rank, best in enumerate(top_k(scores, k), start=1):
+            position = int(positions[best])
+            chunk = self.stored.chunks[position]
+            passages.append(
+                Passage(
+                    rank=rank,
+                    source=chunk.source,
+                    line_start=chunk.line_start,
+                    line_end=chunk.line_end,
+                    char_start=chunk.char_start,
+                    char_end=chunk.char_end,
+                    text=chunk.text,
+                    score=round(float(scores[best]), 6),
+                )
+            )
+        return passages

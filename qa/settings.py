@@ -1,0 +1,76 @@
+"""One settings object, fed by defaults, a config file, ``QA_*`` variables and flags.
+
+Later sources win: defaults < config file < environment < explicit overrides
+(the CLI's flags, or keyword arguments in Python). The config file is
+``qa.toml`` in the working directory, or the file named by ``QA_CONFIG``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from qa.errors import SettingsError
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+CONFIG_FILE = "qa.toml"
+ENV_PREFIX = "QA_"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    corpus_dir: Path = Field(Path("corpus"), description="Folder of .txt/.md files to index.")
+    index_dir: Path = Field(Path("index"), description="Where the built index lives.")
+    model: str = Field(DEFAULT_MODEL, description="sentence-transformers model name or local path.")
+    chunk_tokens: int = Field(200, ge=16, le=2048, description="Chunk size, in the model's tokens.")
+    chunk_overlap_tokens: int = Field(40, ge=0, description="Tokens of trailing sentences repeated in the next chunk.")
+    batch_size: int = Field(32, ge=1, description="Embedding batch size.")
+    top_k: int = Field(5, ge=1, le=100, description="Passages returned per question.")
+    retriever: Literal["dense", "lexical", "hybrid"] = Field("hybrid", description="Retrieval mode.")
+    reranker: str | None = Field(None, description="Optional CrossEncoder name or path; off by default.")
+    abstain_below: float = Field(
+        0.0, description="Evidence score under which the bot says the documents do not answer."
+    )
+
+    @classmethod
+    def load(cls, config_file: Path | None = None, **overrides: Any) -> "Settings":
+        """Resolve every source in order; ``None`` overrides mean "not given"."""
+        values: dict[str, Any] = {}
+        values.update(_read_config_file(config_file))
+        values.update(_read_environment(cls.model_fields))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**values)
+        except ValidationError as err:
+            first = err.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "settings"
+            raise SettingsError(f"invalid setting {field}: {first['msg']}") from None
+
+
+def _read_config_file(explicit: Path | None) -> dict[str, Any]:
+    path = explicit or (Path(os.environ[f"{ENV_PREFIX}CONFIG"]) if os.environ.get(f"{ENV_PREFIX}CONFIG") else None)
+    if path is None:
+        path = Path(CONFIG_FILE)
+        if not path.is_file():
+            return {}
+    if not path.is_file():
+        raise SettingsError(f"config file {path} not found")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise SettingsError(f"config file {path} is not valid TOML: {err}") from None
+    return data.get("qa", data)
+
+
+def _read_environment(fields: dict[str, Any]) -> dict[str, Any]:
+    found = {}
+    for name in fields:
+        raw = os.environ.get(f"{ENV_PREFIX}{name.upper()}")
+        if raw is not None and raw != "":
+            found[name] = raw
+    return found
