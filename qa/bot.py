@@ -16,6 +16,7 @@ import numpy as np
 
 from qa import index as index_store
 from qa.answer import compose
+from qa.chat import Conversation
 from qa.chunk import chunk_document
 from qa.embed import Embedder
 from qa.errors import BadIndexError, CorpusError, QuestionError
@@ -179,11 +180,20 @@ class Bot:
         """The top passages for a question, best first."""
         return self._retriever.search(check_question(question), k or self.settings.top_k)
 
-    def ask(self, question: str, k: int | None = None) -> Answer:
-        """Answer from the documents, citing every quoted sentence."""
+    def ask(self, question: str, k: int | None = None, history: list[str] | None = None) -> Answer:
+        """Answer from the documents, citing every quoted sentence.
+
+        ``history`` holds earlier questions of the same conversation; they are
+        searched along with the question so that a follow-up finds its topic.
+        """
         question = check_question(question)
-        passages = self._retriever.search(question, k or self.settings.top_k)
-        return compose(question, self._retriever.query_terms(question), passages, self.settings.abstain_below)
+        search_text = " ".join([*(history or []), question])
+        passages = self._retriever.search(search_text, k or self.settings.top_k)
+        return compose(question, self._retriever.query_terms(search_text), passages, self.settings.abstain_below)
+
+    def conversation(self) -> "Conversation":
+        """A conversation whose follow-ups are understood against its earlier turns."""
+        return Conversation(self)
 
     def document_languages(self) -> dict[str, str]:
         """Each indexed file's language, guessed from its indexed text."""
@@ -197,7 +207,7 @@ class Bot:
         languages = self.document_languages()
         results = []
         for number, case in enumerate(cases, start=1):
-            answer = self.ask(case.question, k=max(self.settings.top_k, RANKS_KEPT))
+            answer = self.ask(case.question, k=max(self.settings.top_k, RANKS_KEPT), history=case.history)
             results.append(score_case(case, answer, languages.get(case.source or "")))
             progress("evaluating", number, len(cases))
         return results
