@@ -240,11 +240,11 @@ def chunk_spans(text: str, max_tokens: int, overlap_tokens: int, count_tokens: T
     """All chunk spans of a document, furniture and isolated fragments left out."""
     spans = []
     for segment in content_segments(text):
+        content = text[segment.start : segment.end]
+        if not has_sentence_end(content) and letter_weight(content) < ISOLATED_FRAGMENT_WEIGHT:
+            continue
         sentences = split_sentences(text, segment.start, segment.end)
-        for span in pack(text, sentences, max_tokens, overlap_tokens, count_tokens):
-            piece = text[span.start : span.end]
-            if has_sentence_end(piece) or letter_weight(piece) >= ISOLATED_FRAGMENT_WEIGHT:
-                spans.append(span)
+        spans.extend(pack(text, sentences, max_tokens, overlap_tokens, count_tokens))
     return spans
 
 
