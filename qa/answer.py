@@ -56,15 +56,22 @@ def sentences_of(passage: Passage) -> list[Candidate]:
     return found
 
 
-def term_coverage(query_terms: list[str], text: str) -> float:
-    """Share of the question's distinct terms that occur in the text."""
-    wanted = set(query_terms)
-    if not wanted:
+def term_coverage(query_terms: dict[str, float], text: str) -> float:
+    """Weighted share of the question's own terms that occur in the text.
+
+    Bridged terms count towards the share but not towards the whole, like
+    the retriever's scaled BM25.
+    """
+    whole = sum(weight for weight in query_terms.values() if weight >= 1)
+    if not whole:
+        whole = sum(query_terms.values())
+    if not whole:
         return 0.0
-    return len(wanted & set(analyze(text))) / len(wanted)
+    present = set(analyze(text))
+    return sum(weight for term, weight in query_terms.items() if term in present) / whole
 
 
-def score_sentences(query_terms: list[str], passages: list[Passage]) -> list[Candidate]:
+def score_sentences(query_terms: dict[str, float], passages: list[Passage]) -> list[Candidate]:
     """Every sentence of the top passages, best first."""
     if not passages:
         return []
@@ -90,7 +97,7 @@ def citation_of(candidate: Candidate) -> Citation:
     )
 
 
-def compose(question: str, query_terms: list[str], passages: list[Passage], abstain_below: float) -> Answer:
+def compose(question: str, query_terms: dict[str, float], passages: list[Passage], abstain_below: float) -> Answer:
     """The reply: the best sentences with markers, or an abstention over the same passages."""
     if not passages or passages[0].score < abstain_below:
         return Answer(question=question, answer=ABSTAIN_TEXT, abstained=True, citations=[], passages=passages)

@@ -16,6 +16,7 @@ import numpy as np
 
 from qa import index as index_store
 from qa.answer import compose
+from qa.bridge import Bridge, merge_aliases, mine_aliases
 from qa.chat import Conversation
 from qa.chunk import chunk_document
 from qa.embed import Embedder
@@ -23,6 +24,7 @@ from qa.errors import BadIndexError, CorpusError, QuestionError
 from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
 from qa.language import detect
 from qa.ingest import read_documents
+from qa.lexicon import build as build_lexicon
 from qa.lexical import ANALYZER, analyze
 from qa.models import Answer, Chunk, Passage
 from qa.retrieve import Retriever
@@ -93,7 +95,7 @@ class Bot:
         self.settings = settings
         self._stored = stored
         self._embedder = embedder
-        self._retriever = Retriever(stored, self._encode_query, settings.retriever)
+        self._retriever = Retriever(stored, self._encode_query, settings.retriever, Bridge(stored.aliases, stored.lexicon))
 
     @classmethod
     def load(cls, settings: Settings | None = None, *, build_if_missing: bool = True, progress: Progress = _silent) -> "Bot":
@@ -151,6 +153,8 @@ class Bot:
                 previous,
                 changes,
                 fresh,
+                merge_aliases(mine_aliases(d.text) for d in documents),
+                build_lexicon([d.text for d in documents]),
                 {
                     "model": settings.model,
                     "dimension": embedder.dimension,

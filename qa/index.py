@@ -37,6 +37,8 @@ MANIFEST = "manifest.json"
 CHUNKS = "chunks.json"
 DENSE = "dense.faiss"
 LEXICAL = "lexical.json"
+ALIASES = "aliases.json"
+LEXICON = "lexicon.json"
 
 
 class Manifest(BaseModel):
@@ -70,6 +72,8 @@ class StoredIndex:
     chunks: list[Chunk]
     vectors: np.ndarray
     terms: list[list[str]]
+    aliases: dict[str, list[str]] = field(default_factory=dict)
+    lexicon: dict[str, list[str]] = field(default_factory=dict)
     _faiss: object | None = field(default=None, repr=False)
 
     @property
@@ -119,13 +123,15 @@ def read(index_dir: Path) -> StoredIndex:
         manifest = Manifest.model_validate(raw_manifest)
         chunks = [Chunk.model_validate(c) for c in json.loads((generation / CHUNKS).read_text(encoding="utf-8"))]
         terms = json.loads((generation / LEXICAL).read_text(encoding="utf-8"))
+        aliases = json.loads((generation / ALIASES).read_text(encoding="utf-8"))
+        lexicon = json.loads((generation / LEXICON).read_text(encoding="utf-8"))
         dense = faiss.read_index(str(generation / DENSE))
         vectors = dense.reconstruct_n(0, dense.ntotal) if dense.ntotal else np.zeros((0, manifest.dimension), np.float32)
     except (OSError, ValueError, ValidationError, RuntimeError) as err:
         raise BadIndexError(f"index in {index_dir} is corrupted ({_reason(err)}); {rebuild}") from None
     if not (len(chunks) == len(terms) == len(vectors) == manifest.chunk_count) or dense.d != manifest.dimension:
         raise BadIndexError(f"index in {index_dir} is corrupted (its parts disagree in size); {rebuild}")
-    return StoredIndex(manifest, chunks, np.ascontiguousarray(vectors, dtype=np.float32), terms, dense)
+    return StoredIndex(manifest, chunks, np.ascontiguousarray(vectors, dtype=np.float32), terms, aliases, lexicon, dense)
 
 
 def _reason(err: Exception) -> str:
@@ -143,6 +149,8 @@ def write(index_dir: Path, stored: StoredIndex) -> None:
     try:
         _write_file(staging / CHUNKS, json.dumps([c.model_dump() for c in stored.chunks], ensure_ascii=False))
         _write_file(staging / LEXICAL, json.dumps(stored.terms, ensure_ascii=False))
+        _write_file(staging / ALIASES, json.dumps(stored.aliases, ensure_ascii=False))
+        _write_file(staging / LEXICON, json.dumps(stored.lexicon, ensure_ascii=False))
         dense = faiss.IndexFlatIP(stored.manifest.dimension)
         if len(stored.vectors):
             dense.add(stored.vectors)
@@ -222,6 +230,8 @@ def assemble(
     previous: StoredIndex | None,
     changes: Changes,
     fresh: dict[str, tuple[list[Chunk], np.ndarray, list[list[str]]]],
+    aliases: dict[str, list[str]],
+    lexicon: dict[str, list[str]],
     manifest_fields: dict,
 ) -> StoredIndex:
     """The next generation: kept parts of unchanged files plus fresh parts, in corpus order."""
@@ -249,5 +259,5 @@ def assemble(
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **manifest_fields,
     )
-    return StoredIndex(manifest, chunks, vectors, terms)
+    return StoredIndex(manifest, chunks, vectors, terms, aliases, lexicon)
 

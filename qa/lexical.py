@@ -35,7 +35,7 @@ _SCRIPT_RUN = re.compile(rf"[{_HAN}]+|[{_HANGUL}]+|[{_KANA}]+|[^{_HAN}{_HANGUL}{
 _CJK_FIRST = re.compile(rf"[{_HAN}{_HANGUL}{_KANA}]")
 
 # Stop words only for the question languages; documents keep every term.
-_STOP = frozenset(
+STOP_WORDS = frozenset(
     """a an and are as at be by did do does for from has have how in is it its of on or that the this to
     was were what when where which who whom whose why with will would can could should about into than
     then there their they them these those been being also not no yes you your we our i me my he she his her
@@ -50,7 +50,7 @@ def normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
     """A tiny suffix stripper: "agreements" ~ "agreement", "signed" ~ "sign"."""
     if not word.isascii() or not word.isalpha():
         return word
@@ -71,7 +71,7 @@ def _latin_terms(run: str) -> list[str]:
             terms.append(joined)
             terms.extend(part for part in re.split(r"[-/.]", token) if len(part) > 1 and not part.isdigit())
         else:
-            terms.append(_stem(token))
+            terms.append(stem(token))
     return terms
 
 
@@ -94,7 +94,7 @@ def analyze(text: str) -> list[str]:
 
 def analyze_query(text: str) -> list[str]:
     """Terms of a question: as ``analyze``, less the question words and particles."""
-    return [term for term in analyze(text) if term not in _STOP]
+    return [term for term in analyze(text) if term not in STOP_WORDS]
 
 
 class BM25:
@@ -114,13 +114,13 @@ class BM25:
             for term, posting in self.postings.items()
         }
 
-    def scores(self, query_terms: list[str]) -> np.ndarray:
-        """One BM25 score per document (zeros where no term matches)."""
+    def scores(self, weights: dict[str, float]) -> np.ndarray:
+        """One BM25 score per document for weighted query terms (zeros where none match)."""
         scores = np.zeros(len(self.lengths), dtype=np.float32)
         if not len(self.lengths):
             return scores
         norm = self.k1 * (1 - self.b + self.b * self.lengths / max(self.average_length, 1e-9))
-        for term in set(query_terms):
+        for term, weight in weights.items():
             for position, count in self.postings.get(term, ()):
-                scores[position] += self.idf[term] * count * (self.k1 + 1) / (count + norm[position])
+                scores[position] += weight * self.idf[term] * count * (self.k1 + 1) / (count + norm[position])
         return scores

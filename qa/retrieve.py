@@ -14,22 +14,27 @@ from typing import Literal
 
 import numpy as np
 
+from qa.bridge import Bridge
 from qa.index import StoredIndex
 from qa.lexical import BM25, analyze_query
 from qa.models import Passage
 
 Mode = Literal["dense", "lexical", "hybrid"]
 
-DENSE_WEIGHT = 0.5
+DENSE_WEIGHT = 0.2
 RRF_K = 60
 # How many candidates each side proposes before fusion.
 CANDIDATE_POOL = 100
 
 
-def scaled_bm25(bm25: BM25, query_terms: list[str]) -> np.ndarray:
-    """BM25 divided by the most a document could score for these terms."""
-    scores = bm25.scores(query_terms)
-    ceiling = sum(bm25.idf.get(term, 0.0) for term in set(query_terms)) * (bm25.k1 + 1)
+def scaled_bm25(bm25: BM25, weights: dict[str, float]) -> np.ndarray:
+    """BM25 divided by the most a document could score for the question's own terms.
+
+    Bridged terms (weight < 1) add to the score but not to the ceiling: they
+    can lift a passage, never dilute one that matches the question itself.
+    """
+    scores = bm25.scores(weights)
+    ceiling = sum(bm25.idf.get(term, 0.0) for term, weight in weights.items() if weight >= 1) * (bm25.k1 + 1)
     return scores / ceiling if ceiling > 0 else scores
 
 
@@ -59,8 +64,15 @@ def top_k(scores: np.ndarray, k: int) -> list[int]:
 class Retriever:
     """Scores every chunk of a loaded index against a question."""
 
-    def __init__(self, stored: StoredIndex, encode_query: Callable[[str], np.ndarray], mode: Mode = "hybrid"):
+    def __init__(
+        self,
+        stored: StoredIndex,
+        encode_query: Callable[[str], np.ndarray],
+        mode: Mode = "hybrid",
+        bridge: Bridge | None = None,
+    ):
         self.stored = stored
+        self.bridge = bridge
         self.encode_query = encode_query
         self.mode = mode
         self._bm25: BM25 | None = None
@@ -71,9 +83,17 @@ class Retriever:
             self._bm25 = BM25(self.stored.terms)
         return self._bm25
 
-    def query_terms(self, question: str) -> list[str]:
-        """The lexical terms a question is matched on; the answerer weighs sentences by them."""
-        return analyze_query(question)
+    def query_terms(self, question: str) -> dict[str, float]:
+        """The weighted lexical terms a question is matched on, bridges included.
+
+        The answerer weighs sentences by the same terms, so what found a
+        passage also picks the sentence quoted from it.
+        """
+        terms = analyze_query(question)
+        weights = dict.fromkeys(terms, 1.0)
+        if self.bridge is not None:
+            weights.update(self.bridge.expand(question, terms))
+        return weights
 
     def candidates(self, question: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Positions worth scoring and their scores under the retriever's mode.

