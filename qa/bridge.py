@@ -19,13 +19,11 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from functools import lru_cache
 
 from qa.lexical import STOP_WORDS, analyze
 from qa.lexicon import english_key
 
 ALIAS_WEIGHT = 0.6
-NAME_WEIGHT = 0.5
 LEXICON_WEIGHT = 0.5
 
 # A Chinese/Japanese name, or up to three Korean words, directly followed by a
@@ -34,8 +32,6 @@ _ALIAS = re.compile(
     r"(?P<name>[\u3400-\u9fff\u3040-\u30ff·ㆍ]{2,16}|(?:[\uac00-\ud7a3]+ ){0,2}[\uac00-\ud7a3]+)"
     r"\s?[(（](?P<code>[A-Za-z][A-Za-z0-9&+.\- ]{1,40}?)[)）]"
 )
-# Target languages whose CLDR names are worth adding; the question's own language needs none.
-NAME_LANGUAGES = ("de", "zh", "zh_Hant", "ko", "ja", "fr", "es")
 
 
 def mine_aliases(text: str) -> dict[str, list[str]]:
@@ -59,49 +55,12 @@ def merge_aliases(maps: Iterable[dict[str, list[str]]]) -> dict[str, list[str]]:
     return dict(merged)
 
 
-@lru_cache(maxsize=1)
-def _cldr_names() -> dict[str, list[str]]:
-    """English country/language name words -> the same names in other languages."""
-    try:
-        from babel import Locale
-    except ImportError:
-        return {}
-    english = Locale("en")
-    table: dict[str, list[str]] = defaultdict(list)
-    locales = [Locale.parse(code) for code in NAME_LANGUAGES]
-    for kind in ("territories", "languages"):
-        source = getattr(english, kind)
-        for code, name in source.items():
-            if not code.isalpha() or len(name) < 4:
-                continue
-            targets = [getattr(locale, kind).get(code) for locale in locales]
-            targets = [t for t in targets if t and t != name]
-            for key in _name_keys(name):
-                table[key].extend(t for t in targets if t not in table[key])
-    return dict(table)
-
-
-def _name_keys(name: str) -> list[str]:
-    """"South Korea" is asked about as "South Korea" or "Korea", "Korean" as itself."""
-    words = [w for w in re.findall(r"[A-Za-z]+", name.lower())]
-    keys = [" ".join(words)]
-    if len(words) == 2 and words[0] in ("south", "north", "east", "west"):
-        keys.append(words[1])
-    return keys
-
-
 class Bridge:
     """Expands a question's terms with weighted terms in other languages."""
 
-    def __init__(
-        self,
-        aliases: dict[str, list[str]],
-        lexicon: dict[str, list[str]] | None = None,
-        use_names: bool = True,
-    ):
+    def __init__(self, aliases: dict[str, list[str]], lexicon: dict[str, list[str]] | None = None):
         self.aliases = aliases
         self.lexicon = lexicon or {}
-        self.use_names = use_names
 
     def expand(self, question: str, terms: list[str]) -> dict[str, float]:
         """Extra terms and their weights; terms the question already has are left out."""
@@ -122,22 +81,7 @@ class Bridge:
         if self.lexicon:
             for key in _phrases(question):
                 add(self.lexicon.get(key, ()), LEXICON_WEIGHT)
-        if self.use_names:
-            names = _cldr_names()
-            words = re.findall(r"[a-z]+", question.lower())
-            phrases = {" ".join(words[i : i + 2]) for i in range(len(words) - 1)} | set(words)
-            phrases |= {_demonym_stem(w) for w in words}
-            for phrase in phrases:
-                add(names.get(phrase, ()), NAME_WEIGHT)
         return extra
-
-
-def _demonym_stem(word: str) -> str:
-    """"japanese" -> "japan", "korean" -> "korea": adjectives asked for countries."""
-    for suffix, replacement in (("ese", ""), ("ean", "ea"), ("ian", "ia"), ("an", "a")):
-        if word.endswith(suffix) and len(word) > len(suffix) + 3:
-            return word[: -len(suffix)] + replacement
-    return word
 
 
 def _phrases(question: str) -> list[str]:

@@ -119,6 +119,9 @@ def _is_abbreviation(text: str, stop: int, after: int) -> bool:
     """``U.S.``, ``z.B.``, ``Dr. med``: a full stop that ends no sentence."""
     if text[stop] != ".":
         return False
+    before = text[max(0, stop - 60) : stop]
+    if before.rfind("(") > before.rfind(")"):  # "(102,6 Mio. EUR)": still inside brackets
+        return True
     word = re.search(r"[\w.]*$", text[max(0, stop - 24) : stop]).group(0)
     if len(word) == 1 or "." in word:
         return True

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
 MAX_TRANSLATIONS = 8
+# Languages whose CLDR country and language names are looked for in a corpus.
+NAME_LANGUAGES = ("de", "fr", "es", "it", "nl", "zh", "zh_Hant", "ja", "ko", "ru")
 _ENTRY = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/$")
 _SKIP_GLOSS = ("cl:", "variant of", "old variant", "surname ", "see ", "abbr. for", "used in", "also written", "(derog")
 _HAN_RUN = re.compile(r"[\u3400-\u9fff]+")
@@ -119,19 +121,47 @@ def _substrings(texts: Iterable[str], run: re.Pattern) -> set[str]:
     return found
 
 
+def place_names() -> list[tuple[tuple[str, ...], list[str]]]:
+    """``(english keys, names in other languages)`` for countries and languages, from CLDR."""
+    try:
+        from babel import Locale
+    except ImportError:
+        return []
+    english = Locale("en")
+    locales = [Locale.parse(code) for code in NAME_LANGUAGES]
+    names = []
+    for kind in ("territories", "languages"):
+        for code, name in getattr(english, kind).items():
+            if not code.isalpha() or len(name) < 4:
+                continue
+            local = [getattr(locale, kind).get(code) for locale in locales]
+            words = english_key(name).split()
+            keys = {" ".join(words)}
+            if len(words) == 2 and words[0] in ("south", "north", "east", "west"):
+                keys.add(words[1])  # "Korea" is how people ask about South Korea
+            names.append((tuple(keys), [n for n in local if n and n != name]))
+    return names
+
+
 def build(texts: list[str]) -> dict[str, list[str]]:
-    """``{english key: [Chinese/Korean words that occur in these texts]}``."""
+    """``{english key: [words in other languages that occur in these texts]}``."""
     han = _substrings(texts, _HAN_RUN)
     hangul = _substrings(texts, _HANGUL_RUN)
-    if not han and not hangul:
-        return {}
+    latin = {word.casefold() for text in texts for word in re.findall(r"[^\W\d_]{4,}", text)}
     lexicon: dict[str, list[str]] = defaultdict(list)
-    for keys, simplified, traditional, reading in full_dictionary():
-        found = [w for w in dict.fromkeys((simplified, traditional)) if w in han]
-        if reading and reading in hangul:
-            found.append(reading)
+
+    def occurs(word: str) -> bool:
+        return word in han or word in hangul or word.casefold() in latin
+
+    def add(keys: Iterable[str], words: Iterable[str]) -> None:
         for key in keys:
-            for word in found:
-                if word not in lexicon[key] and len(lexicon[key]) < MAX_TRANSLATIONS:
+            for word in words:
+                if occurs(word) and word not in lexicon[key] and len(lexicon[key]) < MAX_TRANSLATIONS:
                     lexicon[key].append(word)
+
+    for keys, names in place_names():
+        add(keys, names)
+    if han or hangul:
+        for keys, simplified, traditional, reading in full_dictionary():
+            add(keys, [w for w in (simplified, traditional, reading) if w])
     return dict(lexicon)
