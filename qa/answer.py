@@ -97,9 +97,19 @@ def citation_of(candidate: Candidate) -> Citation:
     )
 
 
-def compose(question: str, query_terms: dict[str, float], passages: list[Passage], abstain_below: float) -> Answer:
-    """The reply: the best sentences with markers, or an abstention over the same passages."""
-    if not passages or passages[0].score < abstain_below:
+def compose(
+    question: str,
+    query_terms: dict[str, float],
+    passages: list[Passage],
+    abstain_below: float,
+    unknown_names: list[str] = (),
+) -> Answer:
+    """The reply: the best sentences with markers, or an abstention over the same passages.
+
+    It abstains when the best passage scores under ``abstain_below`` or when
+    the question names something (``unknown_names``) that no document holds.
+    """
+    if not passages or passages[0].score < abstain_below or unknown_names:
         return Answer(question=question, answer=ABSTAIN_TEXT, abstained=True, citations=[], passages=passages)
     ranked = score_sentences(query_terms, passages)
     if not ranked:

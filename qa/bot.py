@@ -193,7 +193,13 @@ class Bot:
         question = check_question(question)
         search_text = " ".join([*(history or []), question])
         passages = self._retriever.search(search_text, k or self.settings.top_k)
-        return compose(question, self._retriever.query_terms(search_text), passages, self.settings.abstain_below)
+        return compose(
+            question,
+            self._retriever.query_terms(search_text),
+            passages,
+            self.settings.abstain_below,
+            self._retriever.unknown_names(question),
+        )
 
     def conversation(self) -> "Conversation":
         """A conversation whose follow-ups are understood against its earlier turns."""

@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-ANALYZER = "bigram-v1"
+ANALYZER = "bigram-v2"
 
 _TOKEN = re.compile(
     r"""
@@ -66,13 +66,23 @@ def _latin_terms(run: str) -> list[str]:
         token = match.group(0)
         if match.group("number"):
             terms.append(re.sub(r"[,.]", "", token))
-        elif match.group("code"):
-            joined = re.sub(r"[-/.]", "", token)
-            terms.append(joined)
-            terms.extend(part for part in re.split(r"[-/.]", token) if len(part) > 1 and not part.isdigit())
+            continue
+        if match.group("code"):
+            parts = [part for part in re.split(r"[-/.]", token) if len(part) > 1 and not part.isdigit()]
+            words = [re.sub(r"[-/.]", "", token), *parts]
         else:
-            terms.append(stem(token))
+            words = [stem(token)]
+        for word in words:
+            terms.append(word)
+            terms.extend(_mixed_parts(word))
     return terms
+
+
+def _mixed_parts(word: str) -> list[str]:
+    """"fy2022" also as "fy" and "2022", "f35a" as "35": numbers meet their own kind."""
+    if word.isalpha() or word.isdigit():
+        return []
+    return [part for part in re.findall(r"[^\W\d_]+|\d+", word) if len(part) > 1 or part.isdigit()]
 
 
 def _cjk_terms(run: str) -> list[str]:

@@ -27,7 +27,7 @@ from qa.lexical import stem
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 3
 MAX_TRANSLATIONS = 8
 # Languages whose CLDR country and language names are looked for in a corpus.
 NAME_LANGUAGES = ("de", "fr", "es", "it", "nl", "zh", "zh_Hant", "ja", "ko", "ru")
@@ -90,14 +90,18 @@ def full_dictionary() -> list[tuple[tuple[str, ...], str, str, str | None]]:
                 continue
             keys = set()
             for gloss in re.split(r"[/;]", glosses):
-                gloss = gloss.strip().lower()
-                if not gloss or gloss.startswith(_SKIP_GLOSS):
+                gloss = gloss.strip()
+                if not gloss or gloss.lower().startswith(_SKIP_GLOSS):
                     continue
-                gloss = re.sub(r"\([^)]*\)", "", gloss).strip()
+                keys.update(code.lower() for code in re.findall(r"\(([A-Z][A-Za-z&]{1,9})\)", gloss))  # "(TSMC)"
+                proper = gloss[:1].isupper()
+                gloss = re.sub(r"\([^)]*\)", "", gloss).strip().lower()
                 gloss = re.sub(r"^(to|a|an|the) ", "", gloss)
                 key = english_key(gloss)
                 if key and len(key.split()) <= 3:
                     keys.add(key)
+                    if proper:  # "Joe Biden" is asked about as "Biden"
+                        keys.update(word for word in key.split() if len(word) >= 4)
             if keys:
                 reading = None if pinyin[:1].isupper() else _korean_reading(traditional)
                 entries.append((tuple(sorted(keys)), simplified, traditional, reading))

@@ -9,6 +9,7 @@ lets the answerer abstain on a single threshold.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Literal
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from qa.bridge import Bridge
 from qa.index import StoredIndex
-from qa.lexical import BM25, analyze_query
+from qa.lexical import BM25, analyze, analyze_query
 from qa.models import Passage
 
 Mode = Literal["dense", "lexical", "hybrid"]
@@ -51,6 +52,23 @@ def reciprocal_rank_fusion(*score_lists: np.ndarray, k: int = RRF_K) -> np.ndarr
         ranks[order] = np.arange(1, len(scores) + 1)
         fused += 1.0 / (k + ranks)
     return fused
+
+
+_SALIENT = re.compile(r"[^\W_](?:[\w&]|[-./](?=\w))*")
+
+
+def salient_words(question: str) -> list[str]:
+    """Words that name something exactly: acronyms of three capitals or more, and numbers.
+
+    Capitalised words are left out (German capitalises every noun), and so
+    are two-letter abbreviations such as "PM" or "MoU", which documents
+    usually spell out instead.
+    """
+    return [
+        word
+        for word in _SALIENT.findall(question)
+        if any(c.isdigit() for c in word) or sum(c.isupper() for c in word) >= 3
+    ]
 
 
 def top_k(scores: np.ndarray, k: int) -> list[int]:
@@ -94,6 +112,23 @@ class Retriever:
         if self.bridge is not None:
             weights.update(self.bridge.expand(question, terms))
         return weights
+
+    def unknown_names(self, question: str) -> list[str]:
+        """Names, acronyms and numbers of the question that no document contains.
+
+        A question about "fiscal year 2023" or "the CEO" cannot be answered
+        from documents that never mention either, however close the rest of
+        it comes; the answerer abstains on such questions.
+        """
+        unknown = []
+        for word in salient_words(question):
+            terms = analyze(word)
+            known = any(term in self.bm25.postings for term in terms)
+            if not known and self.bridge is not None:
+                known = bool(self.bridge.expand(word, terms))
+            if not known:
+                unknown.append(word)
+        return unknown
 
     def candidates(self, question: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Positions worth scoring and their scores under the retriever's mode.
