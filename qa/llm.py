@@ -286,7 +286,7 @@ class LLM:
                 on_text(tail)
         except LLMError as error:
             return _fallback(extractive, f"{error}; showing the extractive answer")
-        text = " ".join(checked.text.split(" ")).strip()
+        text = checked.text.strip()
         if not checked.cited:
             return _fallback(extractive, "the LLM's answer cited none of the passages; showing the extractive answer")
         claims = claims_by_citation(text)

@@ -42,6 +42,7 @@ class Settings(BaseModel):
     llm_model: str | None = Field(None, description="Chat model name on that server.")
     llm_api_key: str | None = Field(None, repr=False, description="Bearer token, if the server wants one.")
     llm_timeout: float = Field(30.0, gt=0, description="Seconds an LLM answer may take before the extractive one is shown.")
+    chat_history_file: Path = Field(Path("~/.qa_chat_history"), description="Where `qa chat` keeps its input history.")
     prompts_dir: Path | None = Field(None, description="Folder with system.md, answer.md, condense.md [default: the bundled prompts/].")
 
     @classmethod
