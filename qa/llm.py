@@ -292,15 +292,8 @@ class LLM:
         claims = claims_by_citation(text)
         citations = [locate(claims.get(n, text), passages[p - 1]) for n, p in enumerate(checked.cited, start=1)]
         warnings = [f"removed {checked.dropped} citation marker(s) naming no passage"] if checked.dropped else []
-        return Answer(
-            question=question,
-            answer=text,
-            abstained=False,
-            citations=citations,
-            passages=passages,
-            mode="llm",
-            warnings=warnings,
-        )
+        update = {"answer": text, "abstained": False, "citations": citations, "mode": "llm", "warnings": [*extractive.warnings, *warnings]}
+        return extractive.model_copy(update=update)
 
     def condense(self, question: str, turns: list[Answer]) -> str:
         """The follow-up rewritten as a standalone question (an ``LLMError`` if the model fails)."""
