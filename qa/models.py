@@ -56,6 +56,9 @@ class Citation(_Frozen):
     char_start: int
     char_end: int
     quote: str
+    marks: list[tuple[int, int]] = Field(
+        default_factory=list, description="(start, end) offsets in quote of the key phrases that match the question."
+    )
 
     @property
     def label(self) -> str:

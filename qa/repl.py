@@ -17,7 +17,7 @@ from rich.markup import escape
 from qa.chat import Conversation
 from qa.errors import QAError
 from qa.llm import TextSink
-from qa.models import Answer
+from qa.models import Answer, Citation
 
 Ask = Callable[..., Answer]  # (question, on_text=TextSink) -> Answer
 
@@ -36,12 +36,23 @@ def print_answer(out: Console, answer: Answer, streamed: bool = False) -> None:
     if answer.citations:
         out.print()
         for number, citation in enumerate(answer.citations, start=1):
-            out.print(f"[bold][{number}][/bold] [cyan]{escape(citation.label)}[/cyan]  «{escape(citation.quote)}»")
+            out.print(f"[bold][{number}][/bold] [cyan]{escape(citation.label)}[/cyan]  «{marked(citation)}»")
     elif answer.passages:
         out.print()
         for passage in answer.passages[:3]:
             snippet = " ".join(passage.text.split())[:160]
             out.print(f"[dim]{passage.rank}.[/dim] [cyan]{passage.source}:{passage.line_start}-{passage.line_end}[/cyan]  {escape(snippet)}")
+
+
+def marked(citation: Citation) -> str:
+    """The quote as rich markup, its key phrases in bold and underlined."""
+    pieces, position = [], 0
+    for start, end in citation.marks:
+        pieces.append(escape(citation.quote[position:start]))
+        pieces.append(f"[bold underline]{escape(citation.quote[start:end])}[/bold underline]")
+        position = end
+    pieces.append(escape(citation.quote[position:]))
+    return "".join(pieces)
 
 
 def print_sources(out: Console, answer: Answer | None) -> None:
