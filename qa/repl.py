@@ -16,10 +16,9 @@ from rich.markup import escape
 
 from qa.chat import Conversation
 from qa.errors import QAError
-from qa.llm import TextSink
 from qa.models import Answer, Citation
 
-Ask = Callable[..., Answer]  # (question, on_text=TextSink) -> Answer
+Ask = Callable[..., Answer]  # (question, on_text=...) -> Answer, as Bot.ask and Conversation.ask
 
 HISTORY_LINES = 1000
 HELP = """Ask a question in any language; follow-ups ("Where was it signed?") are read against the conversation.
@@ -69,7 +68,7 @@ def ask_and_print(out: Console, err: Console, ask: Ask, question: str) -> Answer
     """Ask, streaming an LLM reply as it comes; a fallback after a partial stream is shown in full."""
     streamed = False
 
-    def on_text(text: str) -> None:  # a TextSink
+    def on_text(text: str) -> None:
         nonlocal streamed
         streamed = True
         out.print(escape(text), end="")
