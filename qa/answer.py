@@ -9,6 +9,7 @@ bot abstains rather than quote something beside the point.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from qa.chunk import has_sentence_end, letter_weight, split_sentences
@@ -86,7 +87,35 @@ def score_sentences(query_terms: dict[str, float], passages: list[Passage]) -> l
     return scored
 
 
-def citation_of(candidate: Candidate) -> Citation:
+_LATIN_WORD = re.compile(r"[0-9A-Za-z\u00c0-\u024f]+(?:[-/.][0-9A-Za-z\u00c0-\u024f]+)*")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3]")
+# Marks this close together (a space, "·", "(") are one phrase.
+_MARK_GAP = 2
+
+
+def key_phrases(query_terms: list[str], text: str) -> list[tuple[int, int]]:
+    """Spans of ``text`` that carry the question's terms, joined into phrases.
+
+    Latin words are matched through the retrieval analyser, so "signed" marks
+    "sign"; Korean and Chinese are marked where the question's character
+    bigrams occur. A sentence in another language than the question is marked
+    where it shares names and codes with it, and is otherwise shown as it stands.
+    """
+    wanted = set(query_terms)
+    found = [m.span() for m in _LATIN_WORD.finditer(text) if wanted.intersection(analyze(m.group(0)))]
+    for term in wanted:
+        if _CJK.match(term):
+            found.extend((m.start(), m.start() + len(term)) for m in re.finditer(re.escape(term), text))
+    spans: list[list[int]] = []
+    for start, end in sorted(found):
+        if spans and start - spans[-1][1] <= _MARK_GAP:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    return [(start, end) for start, end in spans]
+
+
+def citation_of(candidate: Candidate, query_terms: list[str] | None = None) -> Citation:
     return Citation(
         source=candidate.passage.source,
         line_start=candidate.line_start,
@@ -94,6 +123,7 @@ def citation_of(candidate: Candidate) -> Citation:
         char_start=candidate.char_start,
         char_end=candidate.char_end,
         quote=candidate.text,
+        marks=key_phrases(query_terms or [], candidate.text),
     )
 
 
@@ -121,6 +151,6 @@ def compose(
             chosen.append(candidate)
             break
     chosen.sort(key=lambda c: (c.passage.source, c.char_start))
-    citations = [citation_of(c) for c in chosen]
+    citations = [citation_of(c, query_terms) for c in chosen]
     text = " ".join(f"{c.text} [{n}]" for n, c in enumerate(chosen, start=1))
     return Answer(question=question, answer=text, abstained=False, citations=citations, passages=passages)

@@ -8,7 +8,7 @@ changes a face.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,12 +20,14 @@ from qa.bridge import Bridge, merge_aliases, mine_aliases
 from qa.chat import Conversation
 from qa.chunk import chunk_document
 from qa.embed import Embedder
-from qa.errors import BadIndexError, CorpusError, QuestionError
+from qa.errors import BadIndexError, CorpusError, LLMError, QuestionError
 from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
+from qa.followup import Reading, read
 from qa.language import detect
 from qa.ingest import read_documents
 from qa.lexicon import build as build_lexicon
 from qa.lexical import ANALYZER, analyze
+from qa.llm import LLM, TextSink
 from qa.models import Answer, Chunk, Passage
 from qa.retrieve import Retriever
 from qa.settings import Settings
@@ -96,6 +98,7 @@ class Bot:
         self._stored = stored
         self._embedder = embedder
         self._retriever = Retriever(stored, self._encode_query, settings.retriever, Bridge(stored.aliases, stored.lexicon))
+        self._llm = LLM.from_settings(settings)
 
     @classmethod
     def load(cls, settings: Settings | None = None, *, build_if_missing: bool = True, progress: Progress = _silent) -> "Bot":
@@ -184,22 +187,50 @@ class Bot:
         """The top passages for a question, best first."""
         return self._retriever.search(check_question(question), k or self.settings.top_k)
 
-    def ask(self, question: str, k: int | None = None, history: list[str] | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        history: Sequence[str | Answer] | None = None,
+        on_text: TextSink | None = None,
+    ) -> Answer:
         """Answer from the documents, citing every quoted sentence.
 
-        ``history`` holds earlier questions of the same conversation; they are
-        searched along with the question so that a follow-up finds its topic.
+        ``history`` holds the earlier turns of the same conversation, as answers
+        or as bare questions (replayed, extractively, so that a golden file's
+        follow-ups are read exactly as a live conversation's). With an LLM
+        configured the reply is the model's, streamed to ``on_text`` when given;
+        without one, or when it fails, it is the extractive answer.
         """
         question = check_question(question)
-        search_text = " ".join([*(history or []), question])
-        passages = self._retriever.search(search_text, k or self.settings.top_k)
-        return compose(
+        turns: list[Answer] = []
+        for earlier in history or []:
+            turns.append(earlier if isinstance(earlier, Answer) else self._extractive(check_question(earlier), turns, k, condense=False))
+        answer = self._extractive(question, turns, k, condense=True)
+        if self._llm is None:
+            return answer
+        return self._llm.answer(question, answer.passages, answer, on_text)
+
+    def _extractive(self, question: str, turns: list[Answer], k: int | None, condense: bool) -> Answer:
+        """Retrieve for the question as understood in the conversation, and quote the best evidence."""
+        warnings = []
+        reading = read(question, turns)
+        if condense and turns and self._llm is not None:
+            try:
+                standalone = self._llm.condense(question, turns)
+                reading = Reading(standalone, standalone)
+            except LLMError as error:
+                warnings.append(f"{error}; the follow-up was searched with the conversation's entities")
+        passages = self._retriever.search(reading.search, k or self.settings.top_k)
+        answer = compose(
             question,
-            self._retriever.query_terms(search_text),
+            self._retriever.query_terms(reading.focus),
             passages,
             self.settings.abstain_below,
             self._retriever.unknown_names(question),
         )
+        searched = None if reading.search == question else reading.search
+        return answer.model_copy(update={"searched": searched, "warnings": warnings})
 
     def conversation(self) -> "Conversation":
         """A conversation whose follow-ups are understood against its earlier turns."""

@@ -1,22 +1,21 @@
 """Conversations: follow-up questions read against the turns before them.
 
-Without an LLM a follow-up such as "Where was it signed?" names nothing to
-search for; the previous questions do. Each turn is therefore retrieved with
-the recent questions of the conversation appended, while the answer is still
-composed for the question actually asked.
+``bot.conversation()`` is the whole API the faces need (the CLI's ``qa chat``,
+the Slack bot): ``ask`` a question, read ``turns``, ``reset``. How a follow-up
+is understood lives in ``Bot.ask``: condensed by the LLM when one is
+configured, else searched with the entities and evidence of the earlier turns
+(see ``qa.followup``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from qa.llm import TextSink
 from qa.models import Answer
 
 if TYPE_CHECKING:
     from qa.bot import Bot
-
-# How many earlier questions a follow-up carries into retrieval.
-TURNS_CARRIED = 2
 
 
 class Conversation:
@@ -26,9 +25,9 @@ class Conversation:
         self._bot = bot
         self.turns: list[Answer] = []
 
-    def ask(self, question: str) -> Answer:
-        history = [turn.question for turn in self.turns[-TURNS_CARRIED:]]
-        answer = self._bot.ask(question, history=history)
+    def ask(self, question: str, on_text: TextSink | None = None) -> Answer:
+        """Answer in the light of the earlier turns; ``on_text`` receives an LLM answer as it streams."""
+        answer = self._bot.ask(question, history=self.turns, on_text=on_text)
         self.turns.append(answer)
         return answer
 

@@ -22,7 +22,7 @@ from rich.table import Table
 from qa.bot import Bot, Progress
 from qa.errors import QAError
 from qa.evaluate import load_golden, misses, summarise
-from qa.models import Answer
+from qa.repl import Repl, ask_and_print
 from qa.settings import Settings
 
 app = typer.Typer(
@@ -44,6 +44,7 @@ Corpus = Annotated[Optional[Path], typer.Option("--corpus", help="Corpus folder 
 Retriever = Annotated[Optional[str], typer.Option("--retriever", help="dense, lexical or hybrid [default: hybrid]", show_default=False)]
 Config = Annotated[Optional[Path], typer.Option("--config", help="Config file [default: ./qa.toml or $QA_CONFIG]", show_default=False)]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+NoLLM = Annotated[bool, typer.Option("--no-llm", help="Answer extractively even when an LLM is configured.")]
 
 
 @contextmanager
@@ -78,8 +79,9 @@ def progress_bar(enabled: bool) -> Iterator[Progress]:
         yield update
 
 
-def load_settings(config: Path | None, **flags: object) -> Settings:
-    return Settings.load(config, **flags)
+def load_settings(config: Path | None, no_llm: bool = False, **flags: object) -> Settings:
+    settings = Settings.load(config, **flags)
+    return settings.model_copy(update={"llm_base_url": None}) if no_llm else settings
 
 
 @app.callback()
@@ -113,30 +115,35 @@ def ask(
     model: Model = None,
     retriever: Retriever = None,
     config: Config = None,
+    no_llm: NoLLM = False,
 ) -> None:
-    """Answer a question from the documents, with citations."""
+    """Answer a question from the documents, with citations (streamed when an LLM writes it)."""
     with user_errors():
-        settings = load_settings(config, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, top_k=k)
+        settings = load_settings(config, no_llm, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, top_k=k)
         with progress_bar(True) as progress:
             bot = Bot.load(settings, progress=progress)
-        answer = bot.ask(question)
         if as_json:
-            print(answer.model_dump_json(indent=2))
+            print(bot.ask(question).model_dump_json(indent=2))
         else:
-            print_answer(answer)
+            ask_and_print(out, err, bot.ask, question)
 
 
-def print_answer(answer: Answer) -> None:
-    out.print(escape(answer.answer))
-    if answer.citations:
-        out.print()
-        for number, citation in enumerate(answer.citations, start=1):
-            out.print(f"[bold][{number}][/bold] [cyan]{escape(citation.label)}[/cyan]  «{escape(citation.quote)}»")
-    elif answer.passages:
-        out.print()
-        for passage in answer.passages[:3]:
-            snippet = " ".join(passage.text.split())[:160]
-            out.print(f"[dim]{passage.rank}.[/dim] [cyan]{passage.source}:{passage.line_start}-{passage.line_end}[/cyan]  {escape(snippet)}")
+@app.command()
+def chat(
+    k: Annotated[Optional[int], typer.Option("-k", help="Passages to retrieve [default: 5]", show_default=False)] = None,
+    corpus_dir: Corpus = None,
+    index_dir: IndexDir = None,
+    model: Model = None,
+    retriever: Retriever = None,
+    config: Config = None,
+    no_llm: NoLLM = False,
+) -> None:
+    """Talk with the documents: follow-up questions are read against the conversation."""
+    with user_errors():
+        settings = load_settings(config, no_llm, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, top_k=k)
+        with progress_bar(True) as progress:
+            bot = Bot.load(settings, progress=progress)
+        Repl(bot.conversation(), out, err, settings.chat_history_file).run()
 
 
 @app.command(name="eval")

@@ -28,3 +28,11 @@ class QuestionError(QAError):
 
 class SettingsError(QAError):
     """A setting, config file or environment variable has a bad value."""
+
+
+class LLMError(QAError):
+    """The LLM server failed, timed out or sent something that is not a chat completion.
+
+    Answers never fail on it: the bot falls back to its extractive answer and
+    shows this message as a one-line warning.
+    """

@@ -6,6 +6,8 @@ models serialised, so the CLI, the Python API and the Slack bot never disagree.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -54,6 +56,9 @@ class Citation(_Frozen):
     char_start: int
     char_end: int
     quote: str
+    marks: list[tuple[int, int]] = Field(
+        default_factory=list, description="(start, end) offsets in quote of the key phrases that match the question."
+    )
 
     @property
     def label(self) -> str:
@@ -71,3 +76,6 @@ class Answer(_Frozen):
     abstained: bool
     citations: list[Citation]
     passages: list[Passage]
+    mode: Literal["extractive", "llm"] = Field("extractive", description="Who wrote the reply: the extractive answerer or the LLM.")
+    searched: str | None = Field(None, description="What retrieval was given, when it differs from the question (follow-ups).")
+    warnings: list[str] = Field(default_factory=list, description="One-line notes, e.g. why the LLM answer was not used.")

@@ -36,6 +36,14 @@ class Settings(BaseModel):
     abstain_below: float = Field(
         0.0, description="Evidence score under which the bot says the documents do not answer."
     )
+    llm_base_url: str | None = Field(
+        None, pattern=r"^https?://", description="OpenAI-compatible API root, e.g. http://localhost:11434/v1; LLM off when unset."
+    )
+    llm_model: str | None = Field(None, description="Chat model name on that server.")
+    llm_api_key: str | None = Field(None, repr=False, description="Bearer token, if the server wants one.")
+    llm_timeout: float = Field(30.0, gt=0, description="Seconds an LLM answer may take before the extractive one is shown.")
+    chat_history_file: Path = Field(Path("~/.qa_chat_history"), description="Where `qa chat` keeps its input history.")
+    prompts_dir: Path | None = Field(None, description="Folder with system.md, answer.md, condense.md [default: the bundled prompts/].")
 
     @classmethod
     def load(cls, config_file: Path | None = None, **overrides: Any) -> "Settings":

@@ -1,35 +1,44 @@
-"""Shared fixtures: the real seed corpus, indexed once per session with the real model."""
+"""Shared fixtures: the seed corpus indexed once per session with the real model,
+and a fake OpenAI-compatible LLM server on 127.0.0.1."""
 
 from __future__ import annotations
 
 import functools
+import json
 import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from qa import Bot, Settings
 from qa import embed
+from qa import index as index_store
+from qa.bot import Bot
+from qa.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
-SEEDS = ROOT / "corpus"
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO / "corpus"
 HEADLINE = "What did NIST sign with Korea?"
 KOREAN = "002_7257b5aa37c3b2f3.txt"
 
 
 @pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch, tmp_path_factory):
-    """No test reads the developer's qa.toml or QA_* variables."""
+def _no_outside_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests see neither the developer's QA_* variables nor a qa.toml, nor their chat history."""
     import os
 
     for name in list(os.environ):
         if name.startswith("QA_"):
             monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path_factory.getbasetemp())
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _load_model_once():
+def _load_model_once() -> Iterator[None]:
     """Every test that embeds shares one loaded model: loading costs seconds."""
     original = embed.load_sentence_transformer
     embed.load_sentence_transformer = functools.lru_cache(maxsize=4)(original)
@@ -38,21 +47,119 @@ def _load_model_once():
 
 
 @pytest.fixture(scope="session")
-def seed_settings(tmp_path_factory) -> Settings:
-    index_dir = tmp_path_factory.mktemp("seed-index")
-    settings = Settings(corpus_dir=SEEDS, index_dir=index_dir)
-    Bot.index(settings)
-    return settings
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("index")
+    Bot.index(Settings.load(corpus_dir=CORPUS, index_dir=path))
+    return path
 
 
 @pytest.fixture(scope="session")
-def seed_bot(seed_settings) -> Bot:
-    return Bot.load(seed_settings)
+def seed_settings(index_dir: Path) -> Settings:
+    return Settings(corpus_dir=CORPUS, index_dir=index_dir)
+
+
+@pytest.fixture(scope="session")
+def bot(seed_settings: Settings) -> Bot:
+    return Bot.load(seed_settings, build_if_missing=False)
 
 
 @pytest.fixture
-def corpus_copy(tmp_path) -> Path:
+def corpus_copy(tmp_path: Path) -> Path:
     """A writable copy of the seed corpus, for tests that change files."""
     target = tmp_path / "corpus"
-    shutil.copytree(SEEDS, target)
+    shutil.copytree(CORPUS, target)
     return target
+
+
+@pytest.fixture
+def make_bot(bot: Bot, index_dir: Path) -> Callable[..., Bot]:
+    """A bot over the session's index with other settings, sharing the loaded model."""
+
+    def make(**overrides: object) -> Bot:
+        settings = Settings.load(corpus_dir=CORPUS, index_dir=index_dir, **overrides)
+        bot._encode_query("warm")  # load the model once, then share it
+        return Bot(settings, index_store.read(index_dir), embedder=bot._embedder)
+
+    return make
+
+
+Reply = Callable[[dict], "Scripted"]
+
+
+@dataclass
+class Scripted:
+    """What the fake server does with one request."""
+
+    text: str = ""
+    status: int = 200
+    delay: float = 0.0
+    chunks: list[str] | None = None  # stream in these pieces; default: word by word
+    raw_events: list[str] | None = None  # stream these ``data:`` payloads as they are
+
+
+@dataclass
+class FakeLLM:
+    """An OpenAI-compatible chat-completions server; ``reply`` decides each answer."""
+
+    reply: Reply
+    requests: list[dict] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[FakeLLM]:
+    fake = FakeLLM(reply=lambda request: Scripted("No reply scripted."))
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            if self.path != "/v1/chat/completions":
+                self.send_error(404)
+                return
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            request["authorization"] = self.headers.get("Authorization")
+            fake.requests.append(request)
+            scripted = fake.reply(request)
+            time.sleep(scripted.delay)
+            try:
+                self._answer(request, scripted)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up, as a timing-out client should
+
+        def _answer(self, request: dict, scripted: Scripted) -> None:
+            if scripted.status != 200:
+                self._send(scripted.status, "application/json", json.dumps({"error": {"message": scripted.text}}).encode())
+            elif request.get("stream"):
+                self._stream(scripted)
+            else:
+                body = {"choices": [{"index": 0, "message": {"role": "assistant", "content": scripted.text}, "finish_reason": "stop"}]}
+                self._send(200, "application/json", json.dumps(body).encode())
+
+        def _send(self, status: int, kind: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _stream(self, scripted: Scripted) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            pieces = scripted.chunks if scripted.chunks is not None else [w + " " for w in scripted.text.split(" ")]
+            events = scripted.raw_events or [json.dumps({"choices": [{"index": 0, "delta": {"content": p}}]}) for p in pieces]
+            for event in events:
+                self.wfile.write(f"data: {event}\n\n".encode())
+                self.wfile.flush()
+            self.wfile.write(b"data: [DONE]\n\n")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    yield fake
+    server.shutdown()
+    server.server_close()

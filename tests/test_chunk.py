@@ -14,7 +14,7 @@ from qa.chunk import (
     split_sentences,
 )
 from qa.models import Document
-from tests.conftest import SEEDS
+from conftest import CORPUS as SEEDS
 
 
 def count_chars(text: str) -> int:

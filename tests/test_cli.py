@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qa.cli import app
-from tests.conftest import HEADLINE, KOREAN, SEEDS
+from conftest import CORPUS as SEEDS, HEADLINE, KOREAN
 
 runner = CliRunner()
 
@@ -24,7 +24,7 @@ class TestAsk:
         result = qa("ask", HEADLINE, "--json", "--index-dir", seed_settings.index_dir, "--corpus", SEEDS)
         assert result.exit_code == 0, result.output
         answer = json.loads(result.stdout)
-        assert set(answer) == {"question", "answer", "abstained", "citations", "passages"}
+        assert {"question", "answer", "abstained", "citations", "passages"} <= set(answer)
         assert answer["abstained"] is False
         assert any(p["source"] == KOREAN and p["line_start"] <= 22 <= p["line_end"] for p in answer["passages"][:3])
         assert "LOI" in answer["answer"] or "협력의향서" in answer["answer"]
