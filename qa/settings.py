@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from qa.errors import SettingsError
 
@@ -36,6 +36,22 @@ class Settings(BaseModel):
     abstain_below: float = Field(
         0.0, description="Evidence score under which the bot says the documents do not answer."
     )
+    conversations: int = Field(
+        1000, ge=1, description="Conversations (Slack threads, HTTP chats) kept in memory; the least recent is dropped."
+    )
+    slack_channels: list[str] = Field(
+        default_factory=list,
+        description="Channel IDs the Slack bot answers in (comma-separated in QA_SLACK_CHANNELS); empty: every channel it is in.",
+    )
+    feedback_log: Path = Field(Path("feedback.jsonl"), description="JSONL file the Slack 👍/👎 votes are appended to.")
+
+    @field_validator("slack_channels", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """Environment variables are strings, so a list arrives as ``C1,C2``."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @classmethod
     def load(cls, config_file: Path | None = None, **overrides: Any) -> "Settings":
