@@ -9,13 +9,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import HEADLINE, HEADLINE_SOURCE, free_port
+from conftest import CORPUS, HEADLINE, HEADLINE_SOURCE, free_port
 from qa.bot import Bot
-from qa.settings import Settings
 
 STARTUP = 120.0
 
@@ -39,9 +39,9 @@ def post(url: str, payload: Any) -> tuple[int, Any]:
 
 
 @pytest.fixture(scope="module")
-def server(settings: Settings) -> Iterator[str]:
+def server(index_dir: Path) -> Iterator[str]:
     port = free_port()
-    command = [sys.executable, "-m", "qa.cli", "serve", "--port", str(port), "--corpus", str(settings.corpus_dir), "--index-dir", str(settings.index_dir)]
+    command = [sys.executable, "-m", "qa.cli", "serve", "--port", str(port), "--corpus", str(CORPUS), "--index-dir", str(index_dir)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP

@@ -14,13 +14,14 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
 from slack_sdk.signature import SignatureVerifier
 
-from conftest import HEADLINE, HEADLINE_SOURCE, free_port
+from conftest import CORPUS, HEADLINE, HEADLINE_SOURCE, free_port
 from qa.bot import Bot
 from qa.feedback import FeedbackLog
 from qa.models import Answer, Citation, Passage
@@ -32,6 +33,7 @@ from qa.slack import (
     HELP,
     SECTION_LIMIT,
     Message,
+    SlackBot,
     SlackConfig,
     SlackSetupError,
     Thread,
@@ -143,6 +145,12 @@ class Served:
                 assert left > 0, f"event {event_id} reached the bot {len(found)} times, not {count}"
                 self.handled.wait(left)
             return found
+
+
+@pytest.fixture(scope="module")
+def settings(index_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The bot's settings, with the feedback log in a folder of its own."""
+    return Settings.load(corpus_dir=CORPUS, index_dir=index_dir, feedback_log=tmp_path_factory.mktemp("slack") / "feedback.jsonl")
 
 
 @pytest.fixture(scope="module")
@@ -274,8 +282,6 @@ def test_voted_blocks_replace_only_the_buttons() -> None:
 
 
 def test_config_names_every_missing_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_API_URL"):
-        monkeypatch.delenv(name, raising=False)
     with pytest.raises(SlackSetupError, match="SLACK_BOT_TOKEN and SLACK_APP_TOKEN not set"):
         SlackConfig.from_env("socket")
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
@@ -289,10 +295,33 @@ def test_config_names_every_missing_variable(monkeypatch: pytest.MonkeyPatch) ->
         SlackConfig.from_env("http")
 
 
+class RecordingWeb:
+    """A Web API client that only remembers what it was asked to post."""
+
+    def __init__(self) -> None:
+        self.posted: list[dict[str, Any]] = []
+
+    def chat_postMessage(self, **kwargs: Any) -> dict[str, Any]:
+        self.posted.append(kwargs)
+        return {"ok": True, "ts": "9.9"}
+
+    chat_update = chat_postEphemeral = chat_postMessage
+
+
+def test_channel_allow_list_keeps_the_bot_to_its_channels(bot: Bot, index_dir: Path) -> None:
+    settings = Settings.load(corpus_dir=CORPUS, index_dir=index_dir, slack_channels="CALLOWED, CALSO")
+    web = RecordingWeb()
+    slack = SlackBot.create(bot, web, settings)
+    mention = {"type": "app_mention", "user": "U1", "text": f"<@{BOT_USER}> {HEADLINE}", "channel_type": "channel"}
+    assert not slack.on_event("app_mention", mention | {"channel": "COTHER", "ts": "1.1"}, "E1", BOT_USER)
+    assert slack.on_event("app_mention", mention | {"channel": "CALSO", "ts": "1.2"}, "E2", BOT_USER)
+    assert slack.on_event("message", mention | {"type": "message", "channel": "DME", "channel_type": "im", "ts": "1.3"}, "E3", BOT_USER)
+    assert [p["channel"] for p in web.posted] == ["CALSO", "DME"]
+
+
 @pytest.mark.parametrize("flags, missing", [([], "SLACK_APP_TOKEN"), (["--http"], "SLACK_SIGNING_SECRET")])
-def test_cli_without_tokens_is_one_line_and_exit_1(flags: list[str], missing: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("SLACK_")}
-    done = subprocess.run([sys.executable, "-m", "qa.cli", "slack", *flags], capture_output=True, text=True, env=env, timeout=120)
+def test_cli_without_tokens_is_one_line_and_exit_1(flags: list[str], missing: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "qa.cli", "slack", *flags], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and missing in done.stderr and "Traceback" not in done.stderr
 
