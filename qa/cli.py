@@ -256,8 +256,8 @@ def slack(
         from qa import slack_app
         from qa.http import serve as run_server
 
-        bot = load_warm_bot(settings)
-        bolt, _ = slack_app.build(bot, settings, slack_config, http=http)
+        bolt = slack_app.connect(slack_config, http=http)
+        slack_app.wire(bolt, load_warm_bot(settings), settings)
         if http:
             run_server(slack_app.http_server(bolt), host, port)
         else:

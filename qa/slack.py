@@ -183,7 +183,9 @@ def answer_blocks(answer: Answer, answer_id: str) -> list[dict[str, Any]]:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "*Sources*"}]})
         for passage in answer.passages:
             snippet = _cut(" ".join(passage.text.split()), SNIPPET_LIMIT)
-            location = f"{passage.source}:{passage.line_start}-{passage.line_end}"
+            location = passage.source + (
+                f":{passage.line_start}" if passage.line_start == passage.line_end else f":{passage.line_start}-{passage.line_end}"
+            )
             blocks.append(
                 {
                     "type": "context",
@@ -325,7 +327,7 @@ class SlackBot:
             answer = thread.conversation.ask(message.question)
         answer_id = uuid.uuid4().hex
         self.answered.put(answer_id, Answered(answer, history, message.channel, message.thread_ts))
-        return _cut(answer.answer, SECTION_LIMIT), answer_blocks(answer, answer_id)
+        return _cut(mrkdwn_escape(answer.answer), SECTION_LIMIT), answer_blocks(answer, answer_id)
 
     def on_vote(self, action_id: str, answer_id: str, user: str, channel: str, message: dict[str, Any]) -> None:
         """Log a 👍/👎 and replace the buttons with a thank-you."""

@@ -30,19 +30,29 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 
 
-def build(bot: Bot, settings: Settings, config: SlackConfig, *, http: bool) -> tuple[App, SlackBot]:
-    """A Bolt app answering through ``bot``; checks the bot token with Slack (auth.test) first."""
+class _SameToken(logging.Filter):
+    """Bolt warns that SLACK_BOT_TOKEN goes unused when handed a client; the client holds that very token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+def connect(config: SlackConfig, *, http: bool) -> App:
+    """A Bolt app whose bot token Slack has accepted (auth.test); done before the slow model load so a bad token fails fast."""
     web = WebClient(token=config.bot_token, base_url=config.api_url)
+    bolt_log = logging.getLogger("slack_bolt")
+    bolt_log.addFilter(_SameToken())
     try:
-        app = App(
-            client=web,
-            signing_secret=config.signing_secret if http else None,
-            request_verification_enabled=http,
-            logger=logging.getLogger("slack_bolt"),
-        )
+        return App(client=web, signing_secret=config.signing_secret if http else None, request_verification_enabled=http, logger=bolt_log)
     except (BoltError, SlackApiError, SlackClientError) as error:
         raise SlackSetupError(f"Slack refused SLACK_BOT_TOKEN ({_reason(error)}); check the token and SLACK_API_URL") from None
-    slack = SlackBot.create(bot, web, settings)
+    except OSError as error:
+        raise SlackSetupError(f"cannot reach the Slack API at {config.api_url} ({_reason(error)}); check SLACK_API_URL") from None
+
+
+def wire(app: App, bot: Bot, settings: Settings) -> SlackBot:
+    """Route mentions, messages and 👍/👎 clicks to a ``SlackBot`` answering through ``bot``."""
+    slack = SlackBot.create(bot, app.client, settings)
 
     def on_message(body: dict[str, Any], event: dict[str, Any], context: Any, request: Any) -> None:
         retry = request.headers.get("x-slack-retry-num", [None])[0]
@@ -58,7 +68,7 @@ def build(bot: Bot, settings: Settings, config: SlackConfig, *, http: bool) -> t
         ack()
         slack.on_vote(action["action_id"], action["value"], body["user"]["id"], body["channel"]["id"], body["message"])
 
-    return app, slack
+    return slack
 
 
 def http_server(app: App) -> FastAPI:
@@ -85,8 +95,10 @@ def socket_mode(app: App, config: SlackConfig) -> None:
 
     try:
         SocketModeHandler(app, app_token=config.app_token).start()
+    except OSError as error:
+        raise SlackSetupError(f"cannot reach the Slack API at {config.api_url} ({_reason(error)}); check SLACK_API_URL") from None
     except SlackApiError as error:
-        raise SlackSetupError(f"Slack refused SLACK_APP_TOKEN ({_reason(error)}); it needs the connections:write scope") from None
+        raise SlackSetupError(f"Slack refused SLACK_APP_TOKEN ({_reason(error)}); use the app-level token (xapp-…) with the connections:write scope") from None
 
 
 def _reason(error: Exception) -> str:

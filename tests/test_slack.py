@@ -43,7 +43,7 @@ from qa.slack import (
     should_answer,
     voted_blocks,
 )
-from qa.slack_app import EVENTS_PATH, build, http_server
+from qa.slack_app import EVENTS_PATH, connect, http_server, wire
 
 BOT_USER = "UQABOT"
 SECRET = "test-signing-secret"
@@ -67,10 +67,12 @@ class MockSlack:
     changed: threading.Condition = field(default_factory=threading.Condition)
     url: str = ""
 
-    def record(self, call: Call) -> dict[str, Any]:
+    def record(self, call: Call, token: str) -> dict[str, Any]:
         with self.changed:
             self.calls.append(call)
             self.changed.notify_all()
+        if token == "xoxb-revoked":
+            return {"ok": False, "error": "invalid_auth"}
         if call.method == "auth.test":
             return {"ok": True, "user_id": BOT_USER, "bot_id": "BQABOT", "team_id": "T1", "user": "qa"}
         if call.method == "chat.postMessage":
@@ -102,7 +104,8 @@ def mock_handler(mock: MockSlack) -> type[BaseHTTPRequestHandler]:
                 body = json.loads(raw or "{}")
             else:
                 body = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
-            reply = json.dumps(mock.record(Call(self.path.rsplit("/", 1)[-1], body))).encode()
+            token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            reply = json.dumps(mock.record(Call(self.path.rsplit("/", 1)[-1], body), token)).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(reply)))
@@ -156,7 +159,8 @@ def settings(index_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Setti
 @pytest.fixture(scope="module")
 def served(bot: Bot, settings: Settings, mock_slack: MockSlack) -> Iterator[Served]:
     config = SlackConfig(bot_token="xoxb-test", signing_secret=SECRET, api_url=mock_slack.url)
-    app, slack = build(bot, settings, config, http=True)
+    app = connect(config, http=True)
+    slack = wire(app, bot, settings)
     outcomes: list[tuple[str | None, bool]] = []
     handled = threading.Condition()
     on_event = slack.on_event
@@ -326,6 +330,14 @@ def test_cli_without_tokens_is_one_line_and_exit_1(flags: list[str], missing: st
     assert done.stderr.count("\n") == 1 and missing in done.stderr and "Traceback" not in done.stderr
 
 
+def test_refused_or_unreachable_slack_is_a_setup_error(mock_slack: MockSlack) -> None:
+    with pytest.raises(SlackSetupError, match=r"refused SLACK_BOT_TOKEN \(.*invalid_auth"):
+        connect(SlackConfig(bot_token="xoxb-revoked", signing_secret=SECRET, api_url=mock_slack.url), http=True)
+    nowhere = f"http://127.0.0.1:{free_port()}/api/"
+    with pytest.raises(SlackSetupError, match="cannot reach the Slack API"):
+        connect(SlackConfig(bot_token="xoxb-test", signing_secret=SECRET, api_url=nowhere), http=True)
+
+
 # --- through Bolt, over HTTP, against the mock Web API -------------------------------------
 
 
@@ -348,7 +360,7 @@ def test_mention_gets_a_threaded_reply_citing_the_source(served: Served, mock_sl
     [reply] = mock_slack.wait("CMENTION")
     assert reply["thread_ts"] == ts
     assert f"`{HEADLINE_SOURCE}:" in cited_sources(reply["blocks"])
-    assert reply["text"] == served.slack.bot.ask(HEADLINE).answer
+    assert reply["text"] == mrkdwn_escape(served.slack.bot.ask(HEADLINE).answer)
 
 
 def test_direct_message_is_answered_without_a_mention(served: Served, mock_slack: MockSlack) -> None:
@@ -380,7 +392,7 @@ def test_channel_message_without_mention_is_ignored(served: Served, mock_slack: 
 def test_slack_retry_of_an_event_is_not_answered_twice(served: Served, mock_slack: MockSlack) -> None:
     event_id, root, body = event("app_mention", f"<@{BOT_USER}> {HEADLINE}", "CRETRY")
     assert signed_post(served.url, body)[0] == 200
-    mock_slack.wait("CRETRY")
+    assert served.outcomes_of(event_id) == [True]
     assert signed_post(served.url, body, retry=1)[0] == 200
     assert served.outcomes_of(event_id, count=2) == [True, False]
     # A mention in a thread the bot follows arrives twice, as app_mention and
