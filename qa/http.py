@@ -8,7 +8,7 @@ against the CLI's JSON works against the API unchanged. Every refusal is a
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +20,9 @@ from qa.bot import MAX_QUESTION_CHARS, Bot, check_question
 from qa.errors import QAError, QuestionError
 from qa.lru import LRU
 from qa.models import Answer
+
+if TYPE_CHECKING:
+    from qa.chat import Conversation
 
 # A question is at most 2000 characters: even as JSON \u escapes that is
 # 12 KB, so anything much larger is not a question and is refused unread.
@@ -128,7 +131,7 @@ def create_app(bot: Bot) -> FastAPI:
         ),
         version="0.1.0",
     )
-    conversations: LRU[str, Any] = LRU(bot.settings.conversations)
+    conversations: LRU[str, Conversation] = LRU(bot.settings.conversations)
     # The Bot promises no thread safety and retrieval is CPU-bound, so
     # FastAPI's worker threads take turns.
     asking = threading.Lock()

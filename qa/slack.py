@@ -246,8 +246,8 @@ class SlackBot:
     bot: Bot
     web: SlackWeb
     feedback: FeedbackLog
-    channels: list[str] = field(default_factory=list)
-    threads: LRU[tuple[str, str], Thread] = field(default_factory=lambda: LRU(1000))
+    channels: list[str]
+    threads: LRU[tuple[str, str], Thread]
     seen: LRU[str, None] = field(default_factory=lambda: LRU(EVENTS_REMEMBERED))
     answered: LRU[str, Answered] = field(default_factory=lambda: LRU(ANSWERS_REMEMBERED))
     # The Bot promises no thread safety and retrieval is CPU-bound anyway, so
