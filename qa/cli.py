@@ -213,6 +213,88 @@ def print_miss(result) -> None:
     out.print(f"- [yellow]{escape(result.id)}[/yellow] {escape(result.question)}  ({why})")
 
 
+def load_warm_bot(settings: Settings) -> Bot:
+    """A bot whose model is loaded before the first request, so no asker waits for it."""
+    with progress_bar(True) as progress:
+        bot = Bot.load(settings, progress=progress)
+    bot.search("warm up")
+    return bot
+
+
+Host = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
+
+
+@app.command()
+def serve(
+    host: Host = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    corpus_dir: Corpus = None,
+    index_dir: IndexDir = None,
+    model: Model = None,
+    retriever: Retriever = None,
+    config: Config = None,
+) -> None:
+    """Serve the HTTP API: POST /ask, POST /chat, GET /healthz; OpenAPI docs at /docs."""
+    from qa.http import create_app, serve as run_server
+
+    with user_errors():
+        settings = load_settings(config, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever)
+        bot = load_warm_bot(settings)
+        run_server(create_app(bot), host, port)
+
+
+@app.command()
+def slack(
+    http: Annotated[bool, typer.Option("--http", help="Receive events over HTTP at /slack/events instead of Socket Mode.")] = False,
+    host: Host = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port for --http.")] = 3000,
+    corpus_dir: Corpus = None,
+    index_dir: IndexDir = None,
+    model: Model = None,
+    retriever: Retriever = None,
+    config: Config = None,
+) -> None:
+    """Run the Slack bot: Socket Mode with SLACK_APP_TOKEN, or --http with SLACK_SIGNING_SECRET."""
+    with user_errors():
+        from qa.slack import SlackConfig
+
+        slack_config = SlackConfig.from_env("http" if http else "socket")
+        settings = load_settings(config, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever)
+        from qa import slack_app
+        from qa.http import serve as run_server
+
+        bolt = slack_app.connect(slack_config, http=http)
+        slack_app.wire(bolt, load_warm_bot(settings), settings)
+        if http:
+            run_server(slack_app.http_server(bolt), host, port)
+        else:
+            slack_app.socket_mode(bolt, slack_config)
+
+
+feedback_app = typer.Typer(help="Votes from the Slack bot's 👍/👎 buttons.", no_args_is_help=True)
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("export")
+def feedback_export(
+    output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write here instead of stdout.")] = None,
+    log_file: Annotated[Optional[Path], typer.Option("--log", help="Feedback log [default: setting feedback_log]", show_default=False)] = None,
+    config: Config = None,
+) -> None:
+    """Turn 👎 votes into golden-file candidates; fill in source and lines, then add them to a golden file."""
+    from qa.feedback import FeedbackLog, golden_candidates
+
+    with user_errors():
+        settings = load_settings(config, feedback_log=log_file)
+        candidates = golden_candidates(FeedbackLog(settings.feedback_log).read())
+        lines = "".join(json.dumps(c.model_dump(mode="json"), ensure_ascii=False) + "\n" for c in candidates)
+        if output:
+            output.write_text(lines, encoding="utf-8")
+        else:
+            sys.stdout.write(lines)
+        err.print(f"{len(candidates)} golden-file candidates from 👎 votes in {settings.feedback_log}" + (f", written to {output}" if output else ""))
+
+
 def run() -> None:
     """Console entry point."""
     app()

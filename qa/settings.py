@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from qa.errors import SettingsError
 
@@ -44,6 +44,22 @@ class Settings(BaseModel):
     llm_timeout: float = Field(30.0, gt=0, description="Seconds an LLM answer may take before the extractive one is shown.")
     chat_history_file: Path = Field(Path("~/.qa_chat_history"), description="Where `qa chat` keeps its input history.")
     prompts_dir: Path | None = Field(None, description="Folder with system.md, answer.md, condense.md [default: the bundled prompts/].")
+    conversations: int = Field(
+        1000, ge=1, description="Conversations (Slack threads, HTTP chats) kept in memory; the least recent is dropped."
+    )
+    slack_channels: list[str] = Field(
+        default_factory=list,
+        description="Channel IDs the Slack bot answers in (comma-separated in QA_SLACK_CHANNELS); empty: every channel it is in.",
+    )
+    feedback_log: Path = Field(Path("feedback.jsonl"), description="JSONL file the Slack 👍/👎 votes are appended to.")
+
+    @field_validator("slack_channels", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """Environment variables are strings, so a list arrives as ``C1,C2``."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @classmethod
     def load(cls, config_file: Path | None = None, **overrides: Any) -> "Settings":

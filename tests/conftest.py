@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,16 +24,23 @@ from qa.settings import Settings
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus"
 HEADLINE = "What did NIST sign with Korea?"
-KOREAN = "002_7257b5aa37c3b2f3.txt"
+KOREAN = HEADLINE_SOURCE = "002_7257b5aa37c3b2f3.txt"
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on; the servers under test bind it next."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)
 def _no_outside_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Tests see neither the developer's QA_* variables nor a qa.toml, nor their chat history."""
+    """Tests see neither the developer's QA_* or SLACK_* variables nor a qa.toml, nor their chat history."""
     import os
 
     for name in list(os.environ):
-        if name.startswith("QA_"):
+        if name.startswith(("QA_", "SLACK_")):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 
