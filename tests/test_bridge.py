@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from qa.bridge import Bridge, merge_aliases, mine_aliases
+from qa.lexicon import build, english_key
+
+
+def test_aliases_are_mined_from_brackets():
+    aliases = mine_aliases("미국 국립표준기술연구소(NIST)와 협력의향서(LOI)를 체결했다. 印度太平洋(FOIP)框架")
+    assert aliases["nist"] == ["국립표준기술연구소"] or "국립표준기술연구소" in aliases["nist"][0]
+    assert aliases["loi"][0].endswith("협력의향서")
+    assert aliases["foip"][0].endswith("印度太平洋")
+
+
+def test_merge_keeps_every_name_once():
+    merged = merge_aliases([{"nist": ["국립표준기술연구소"]}, {"nist": ["国家标准", "국립표준기술연구소"]}])
+    assert merged == {"nist": ["국립표준기술연구소", "国家标准"]}
+
+
+def test_bridge_weights_a_name_as_one_word():
+    bridge = Bridge({"nist": ["국립표준기술연구소"]})
+    extra = bridge.expand("What did NIST sign?", ["nist", "sign"])
+    assert extra and abs(sum(extra.values()) - 0.6) < 1e-9
+    assert all(weight < 1 for weight in extra.values())
+
+
+def test_lexicon_keeps_only_words_the_corpus_uses():
+    lexicon = build(["日本政府预算增加。", "반도체 협력을 강화한다."])
+    assert "预算" in lexicon[english_key("budget")]
+    assert "반도체" in lexicon[english_key("semiconductor")]
+    assert all(word in "日本政府预算增加。반도체 협력을 강화한다." or word.casefold() in "日本政府预算增加。"
+               for words in lexicon.values() for word in words)
+    assert "韩国" not in sum(lexicon.values(), [])
+
+
+def test_lexicon_bridges_country_names_from_cldr():
+    lexicon = build(["美国和韩国签署了协议。"])
+    assert "韩国" in lexicon["korea"]
+    assert "美国" in lexicon[english_key("United States")]
+
+
+def test_questions_find_lexicon_entries():
+    bridge = Bridge({}, {english_key("budget"): ["预算"], english_key("supply chain"): ["供应链"]})
+    extra = bridge.expand("How big is the budget for the supply chain?", ["big", "budget", "supply", "chain"])
+    assert {"预算", "供应", "应链"} <= set(extra)

@@ -1,0 +1,60 @@
+"""Regression floors on the golden set: any drop below what the bot reaches fails.
+
+The floors are the figures measured when they were set, rounded down; raise
+them when the bot gets better, never lower them to make a change pass.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.evaluate import load_golden, summarise
+
+from conftest import HEADLINE, KOREAN, REPO
+
+GOLDEN = REPO / "tests" / "golden"
+
+FLOORS = {
+    "hit@1": 0.60,
+    "hit@5": 0.84,
+    "mrr@10": 0.70,
+    "answer_match": 0.60,
+    "abstain_on_unanswerable": 0.20,
+}
+MAX_FALSE_ABSTAIN = 0.0
+ENGLISH_FLOORS = {"hit@1": 0.54, "hit@5": 0.80}
+
+
+@pytest.fixture(scope="module")
+def summary(bot):
+    return summarise(bot.evaluate(load_golden(GOLDEN / "seeds.jsonl")))
+
+
+def test_golden_file_is_large_and_varied():
+    cases = load_golden(GOLDEN / "seeds.jsonl")
+    english = [c for c in cases if c.lang == "en" and not c.unanswerable]
+    assert len(cases) >= 80 and len(english) >= 60
+    assert sum(c.unanswerable for c in cases) >= 5
+    assert {c.source for c in english} == {"000_81784bd76aef5d8c.txt", "001_fde5e7576b522852.txt", KOREAN}
+    assert {c.lang for c in cases} >= {"en", "de", "zh", "ko"}
+
+
+@pytest.mark.parametrize("metric", sorted(FLOORS))
+def test_metric_holds_its_floor(summary, metric):
+    assert summary[metric] >= FLOORS[metric], f"{metric} fell to {summary[metric]}"
+
+
+def test_answerable_questions_are_not_refused(summary):
+    assert summary["false_abstain"] <= MAX_FALSE_ABSTAIN
+
+
+@pytest.mark.parametrize("metric", sorted(ENGLISH_FLOORS))
+def test_english_questions_hold_their_floor(summary, metric):
+    assert summary["by_question_lang"]["en"][metric] >= ENGLISH_FLOORS[metric]
+
+
+def test_headline(bot):
+    answer = bot.ask(HEADLINE)
+    assert any(p.source == KOREAN and p.line_start <= 22 <= p.line_end for p in answer.passages[:3])
+    assert "LOI" in answer.answer or "협력의향서" in answer.answer
+    assert any(c.source == KOREAN and c.line_start <= 22 <= c.line_end for c in answer.citations)

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, strategies as st
+from hypothesis.extra.numpy import arrays
+
+from qa.retrieve import reciprocal_rank_fusion, salient_words, scaled_bm25, top_k, weighted_fusion
+from qa.lexical import BM25
+
+SCORES = arrays(np.float64, st.integers(1, 50), elements=st.floats(-1, 1, allow_nan=False))
+
+
+@given(SCORES, st.integers(1, 60))
+def test_top_k_is_the_k_best_in_order(scores, k):
+    picked = top_k(scores, k)
+    assert len(picked) == min(k, len(scores)) and len(set(picked)) == len(picked)
+    assert all(scores[a] >= scores[b] for a, b in zip(picked, picked[1:]))
+    rest = set(range(len(scores))) - set(picked)
+    assert all(scores[p] >= scores[r] for p in picked for r in rest)
+    # Ties keep corpus order.
+    assert all(a < b for a, b in zip(picked, picked[1:]) if scores[a] == scores[b])
+
+
+@given(SCORES)
+def test_rrf_of_one_ranking_keeps_its_order(scores):
+    fused = reciprocal_rank_fusion(scores)
+    assert top_k(fused, len(scores)) == top_k(scores, len(scores))
+
+
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=20), st.floats(0, 1))
+def test_weighted_fusion_stays_between_its_parts(values, weight):
+    dense = np.array(values)
+    lexical = dense[::-1].copy()
+    fused = weighted_fusion(dense, lexical, weight)
+    assert np.all(fused <= np.maximum(dense, lexical) + 1e-9) and np.all(fused >= np.minimum(dense, lexical) - 1e-9)
+
+
+def test_scaled_bm25_is_at_most_one_for_the_question_own_terms():
+    bm25 = BM25([["nist", "nist", "sign"], ["kiat"], ["other"]])
+    scaled = scaled_bm25(bm25, {"nist": 1.0, "sign": 1.0})
+    assert 0 < scaled.max() <= 1 and scaled[1] == 0
+    bridged = scaled_bm25(bm25, {"nist": 1.0, "kiat": 0.5})
+    assert bridged[1] > 0  # bridged terms add, without raising the ceiling
+
+
+def test_salient_words_are_acronyms_and_numbers():
+    assert salient_words("How did the CEO of TSMC do in FY2023 with the F-35 and the PM in Berlin?") == [
+        "CEO",
+        "TSMC",
+        "FY2023",
+        "F-35",
+    ]
