@@ -10,7 +10,7 @@ bot abstains rather than quote something beside the point.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qa.chunk import has_sentence_end, letter_weight, split_sentences
 from qa.lexical import analyze
@@ -82,7 +82,7 @@ def score_sentences(query_terms: dict[str, float], passages: list[Passage]) -> l
         prior = max(passage.score, 0.0) / best
         for candidate in sentences_of(passage):
             score = term_coverage(query_terms, candidate.text) + 0.5 * prior
-            scored.append(Candidate(**{**candidate.__dict__, "score": score}))
+            scored.append(replace(candidate, score=score))
     scored.sort(key=lambda c: (-c.score, c.passage.rank, c.char_start))
     return scored
 

@@ -83,10 +83,12 @@ def _check_recipe(stored: index_store.StoredIndex, settings: Settings, index_dir
         "lexical_analyzer": ANALYZER,
     }
     for key, value in wanted.items():
-        if getattr(manifest, key) != value:
+        built = getattr(manifest, key)
+        if built != value:
+            undo = f" (or set {key} back to {built!r})" if key in Settings.model_fields else ""
             raise BadIndexError(
-                f"index in {index_dir} was built with {key}={getattr(manifest, key)!r}, not {value!r}; "
-                f"rebuild it with: qa index --rebuild (or set {key} back to {getattr(manifest, key)!r})"
+                f"index in {index_dir} was built with {key}={built!r}, not {value!r}; "
+                f"rebuild it with: qa index --rebuild{undo}"
             )
 
 

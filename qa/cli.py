@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
@@ -61,9 +61,9 @@ def user_errors() -> Iterator[None]:
 
 
 @contextmanager
-def progress_bar(enabled: bool) -> Iterator[Progress]:
+def progress_bar() -> Iterator[Progress]:
     """A rich progress bar on a terminal; silence in pipes and CI logs."""
-    if not (enabled and err.is_terminal):
+    if not err.is_terminal:
         yield lambda stage, done, total: None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
@@ -100,7 +100,7 @@ def index(
     """Build or update the index; only new or changed files are embedded."""
     with user_errors():
         settings = load_settings(config, corpus_dir=corpus_dir, model=model, index_dir=index_dir)
-        with progress_bar(True) as progress:
+        with progress_bar() as progress:
             report = Bot.index(settings, rebuild=rebuild, progress=progress)
         err.print(report.summary())
 
@@ -120,8 +120,7 @@ def ask(
     """Answer a question from the documents, with citations (streamed when an LLM writes it)."""
     with user_errors():
         settings = load_settings(config, no_llm, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, top_k=k)
-        with progress_bar(True) as progress:
-            bot = Bot.load(settings, progress=progress)
+        bot = open_bot(settings)
         if as_json:
             print(bot.ask(question).model_dump_json(indent=2))
         else:
@@ -141,8 +140,7 @@ def chat(
     """Talk with the documents: follow-up questions are read against the conversation."""
     with user_errors():
         settings = load_settings(config, no_llm, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, top_k=k)
-        with progress_bar(True) as progress:
-            bot = Bot.load(settings, progress=progress)
+        bot = open_bot(settings)
         Repl(bot.conversation(), out, err, settings.chat_history_file).run()
 
 
@@ -160,7 +158,7 @@ def evaluate(
     with user_errors():
         cases = load_golden(golden)
         settings = load_settings(config, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever)
-        with progress_bar(True) as progress:
+        with progress_bar() as progress:
             bot = Bot.load(settings, progress=progress)
             results = bot.evaluate(cases, progress=progress)
         summary = summarise(results)
@@ -213,10 +211,15 @@ def print_miss(result) -> None:
     out.print(f"- [yellow]{escape(result.id)}[/yellow] {escape(result.question)}  ({why})")
 
 
+def open_bot(settings: Settings) -> Bot:
+    """The settings' index, built first (with a progress bar) if there is none."""
+    with progress_bar() as progress:
+        return Bot.load(settings, progress=progress)
+
+
 def load_warm_bot(settings: Settings) -> Bot:
     """A bot whose model is loaded before the first request, so no asker waits for it."""
-    with progress_bar(True) as progress:
-        bot = Bot.load(settings, progress=progress)
+    bot = open_bot(settings)
     bot.search("warm up")
     return bot
 

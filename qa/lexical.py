@@ -124,6 +124,10 @@ class BM25:
             for term, posting in self.postings.items()
         }
 
+    def unseen_idf(self) -> float:
+        """The idf a term would have if no document held it."""
+        return math.log(1 + (len(self.lengths) + 0.5) / 0.5)
+
     def scores(self, weights: dict[str, float]) -> np.ndarray:
         """One BM25 score per document for weighted query terms (zeros where none match)."""
         scores = np.zeros(len(self.lengths), dtype=np.float32)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from qa.answer import sentences_of
+from qa.answer import citation_of, sentences_of
 from qa.errors import LLMError, SettingsError
 from qa.language import detect
 from qa.lexical import analyze
@@ -230,14 +230,7 @@ def locate(claim: str, passage: Passage) -> Citation:
             char_end=passage.char_end,
             quote=passage.text,
         )
-    return Citation(
-        source=passage.source,
-        line_start=best.line_start,
-        line_end=best.line_end,
-        char_start=best.char_start,
-        char_end=best.char_end,
-        quote=best.text,
-    )
+    return citation_of(best)
 
 
 def claims_by_citation(text: str) -> dict[int, str]:

@@ -22,7 +22,7 @@ from qa.models import Passage
 
 Mode = Literal["dense", "lexical", "hybrid"]
 
-DENSE_WEIGHT = 0.2
+DENSE_WEIGHT = 0.1
 RRF_K = 60
 # How many candidates each side proposes before fusion.
 CANDIDATE_POOL = 100
@@ -33,9 +33,13 @@ def scaled_bm25(bm25: BM25, weights: dict[str, float]) -> np.ndarray:
 
     Bridged terms (weight < 1) add to the score but not to the ceiling: they
     can lift a passage, never dilute one that matches the question itself.
+    A word no document holds counts in the ceiling as the rarest word would:
+    a question that matches only through bridges, or hardly at all, must not
+    look like a perfect match.
     """
     scores = bm25.scores(weights)
-    ceiling = sum(bm25.idf.get(term, 0.0) for term, weight in weights.items() if weight >= 1) * (bm25.k1 + 1)
+    unseen = bm25.unseen_idf()
+    ceiling = sum(bm25.idf.get(term, unseen) for term, weight in weights.items() if weight >= 1) * (bm25.k1 + 1)
     return scores / ceiling if ceiling > 0 else scores
 
 
