@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from qa.lexical import STOP_WORDS, analyze
-from qa.lexicon import english_key
+from qa.lexicon import SOUND_PREFIX, english_key, english_skeleton
 
 ALIAS_WEIGHT = 0.6
 LEXICON_WEIGHT = 0.5
@@ -81,6 +81,9 @@ class Bridge:
         if self.lexicon:
             for key in _phrases(question):
                 add(self.lexicon.get(key, ()), LEXICON_WEIGHT)
+            for word in re.findall(r"[A-Za-z]{4,}", question):
+                if word.lower() not in STOP_WORDS:
+                    add(self.lexicon.get(SOUND_PREFIX + english_skeleton(word), ()), LEXICON_WEIGHT)
         return extra
 
 

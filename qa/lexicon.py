@@ -165,7 +165,71 @@ def build(texts: list[str]) -> dict[str, list[str]]:
 
     for keys, names in place_names():
         add(keys, names)
+    for key, words in sound_entries(texts).items():
+        lexicon[key] = words[:MAX_TRANSLATIONS]
     if han or hangul:
         for keys, simplified, traditional, reading in full_dictionary():
             add(keys, [w for w in (simplified, traditional, reading) if w])
     return dict(lexicon)
+
+
+# Korean writes English loanwords by sound (포럼 "forum", 세미나 "seminar"). Both
+# sides reduce to a skeleton of consonant classes, the way Korean hears them:
+# vowels dropped, f/p/b/v as p, r as l before a vowel and silent elsewhere.
+SOUND_PREFIX = "#"
+MIN_SKELETON = 3
+_INITIALS = "k k n t t l m p p s s _ s s s k t p h".split()
+_FINALS = ["_"] + "k k k n n n t l l l l l l l l m p p t t n t t k t p _".split()
+_ENGLISH_SOUNDS = [
+    (r"tch|ch|sh|th|[jzx]|c(?=[eiy])", "s"),
+    (r"ph|[fvb]", "p"),
+    (r"ng", "n"),
+    (r"ck|qu|[cgq]", "k"),
+    (r"d", "t"),
+    (r"r(?=[aeiouy])", "l"),
+    (r"r", ""),
+    (r"[aeiouyw]", ""),
+]
+
+
+def _collapse(classes: str) -> str:
+    return re.sub(r"(.)\1+", r"\1", classes.replace("_", ""))
+
+
+def hangul_skeleton(word: str) -> str:
+    """Consonant classes of Hangul syllables: 포럼 -> "plm", 파트너십 -> "ptnsp"."""
+    classes = []
+    for char in word:
+        code = ord(char) - 0xAC00
+        if not 0 <= code < 11172:
+            return ""
+        classes.append(_INITIALS[code // 588] + _FINALS[code % 28])
+    return _collapse("".join(classes))
+
+
+def english_skeleton(word: str) -> str:
+    """The same classes for an English word: "forum" -> "plm", "partnership" -> "ptnsp"."""
+    sounds = word.lower()
+    if not sounds.isascii() or not sounds.isalpha():
+        return ""
+    for pattern, replacement in _ENGLISH_SOUNDS:
+        sounds = re.sub(pattern, replacement, sounds)
+    return _collapse(sounds)
+
+
+def sound_entries(texts: Iterable[str]) -> dict[str, list[str]]:
+    """``{"#" + skeleton: [Hangul words and word starts]}`` for loanword matching.
+
+    Word starts stand in for the stem, since Korean glues particles on
+    (포럼에는 = 포럼 + 에는).
+    """
+    entries: dict[str, list[str]] = defaultdict(list)
+    for text in texts:
+        for match in _HANGUL_RUN.finditer(text):
+            word = match.group(0)
+            for end in range(2, len(word) + 1):
+                skeleton = hangul_skeleton(word[:end])
+                key = SOUND_PREFIX + skeleton
+                if len(skeleton) >= MIN_SKELETON and word[:end] not in entries[key]:
+                    entries[key].append(word[:end])
+    return dict(entries)

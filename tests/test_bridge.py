@@ -42,3 +42,18 @@ def test_questions_find_lexicon_entries():
     bridge = Bridge({}, {english_key("budget"): ["预算"], english_key("supply chain"): ["供应链"]})
     extra = bridge.expand("How big is the budget for the supply chain?", ["big", "budget", "supply", "chain"])
     assert {"预算", "供应", "应链"} <= set(extra)
+
+
+def test_loanwords_meet_by_sound():
+    from qa.lexicon import english_skeleton, hangul_skeleton, sound_entries
+
+    for english, korean in [("forum", "포럼"), ("seminar", "세미나"), ("partnership", "파트너십"), ("channel", "채널"), ("pitching", "피칭")]:
+        assert english_skeleton(english) == hangul_skeleton(korean)
+    entries = sound_entries(["포럼에는 150여 명이 참여했다."])
+    assert "포럼" in entries["#" + english_skeleton("forum")]
+
+
+def test_bridge_expands_loanwords(tmp_path):
+    bridge = Bridge({}, build(["포럼에는 150여 명이 참여했다."]))
+    extra = bridge.expand("Who attended the forum?", ["attend", "forum"])
+    assert "포럼" in extra
