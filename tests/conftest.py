@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from qa import Bot, Settings
-from qa import embed
+from qa import embed, onnx_encoder
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "corpus"
@@ -35,6 +35,23 @@ def _load_model_once():
     embed.load_sentence_transformer = functools.lru_cache(maxsize=4)(original)
     yield
     embed.load_sentence_transformer = original
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _export_once(tmp_path_factory):
+    """Every index of the same model gets a copy of one real ONNX export: exporting costs seconds."""
+    original = onnx_encoder.export
+    exports = tmp_path_factory.mktemp("onnx-exports")
+
+    def export(st, model, target):
+        done = onnx_encoder.cache_dir(exports, model)
+        if not onnx_encoder.is_exported(done, model):
+            original(st, model, done)
+        shutil.copytree(done, target, dirs_exist_ok=True)
+
+    onnx_encoder.export = export
+    yield
+    onnx_encoder.export = original
 
 
 @pytest.fixture(scope="session")
