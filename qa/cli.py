@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -124,6 +125,8 @@ def ask(
             print(answer.model_dump_json(indent=2))
         else:
             print_answer(answer)
+    global _answered
+    _answered = True
 
 
 def print_answer(answer: Answer) -> None:
@@ -206,10 +209,27 @@ def print_miss(result) -> None:
     out.print(f"- [yellow]{escape(result.id)}[/yellow] {escape(result.question)}  ({why})")
 
 
+# Set once ``qa ask`` has printed its answer: nothing is left to do but exit.
+_answered = False
+
+
 def run() -> None:
-    """Console entry point."""
-    app()
+    """Console entry point.
+
+    After an answer, the process ends without the interpreter's teardown:
+    freeing onnxruntime, faiss and every module costs about 0.2 s of a 0.7 s
+    ``qa ask``. ``ask`` writes no files and holds no lock, and the output is
+    flushed first, so nothing is lost. Other commands exit normally.
+    """
+    try:
+        app()
+    except SystemExit as done:
+        if not _answered:
+            raise
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(done.code if isinstance(done.code, int) else 0)
 
 
 if __name__ == "__main__":
-    sys.exit(app())
+    run()
