@@ -186,7 +186,7 @@ class Bot:
                     "lexical_analyzer": ANALYZER,
                 },
             )
-            index_store.write(index_dir, stored)
+            index_store.write(index_dir, stored, settings.ann)
             _export_query_encoder(settings, embedder)
         return IndexReport(
             files=len(documents),
