@@ -7,6 +7,7 @@ changes a face.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from qa import index as index_store
+from qa import onnx_encoder
 from qa.answer import compose
 from qa.bridge import Bridge, merge_aliases, mine_aliases
 from qa.chat import Conversation
@@ -31,6 +33,8 @@ from qa.llm import LLM, TextSink
 from qa.models import Answer, Chunk, Passage
 from qa.retrieve import Retriever
 from qa.settings import Settings
+
+log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
 
@@ -92,13 +96,31 @@ def _check_recipe(stored: index_store.StoredIndex, settings: Settings, index_dir
             )
 
 
+def _export_query_encoder(settings: Settings, embedder: Embedder | None) -> None:
+    """Export the model to ONNX once per index folder, so that questions are encoded without torch.
+
+    The export is shared by every generation of the index and made only when
+    missing. It is a speed-up, never a requirement: if it fails, indexing
+    still succeeds and questions are encoded with sentence-transformers.
+    """
+    folder = onnx_encoder.cache_dir(settings.index_dir, settings.model)
+    if onnx_encoder.is_exported(folder, settings.model):
+        return
+    try:
+        embedder = embedder or Embedder.load(settings.model)
+        onnx_encoder.export(embedder.sentence_transformer, settings.model, folder)
+    except Exception as error:  # any failure: the fallback is always there
+        log.warning("questions will be encoded with sentence-transformers (slower): ONNX export of %s failed: %s", settings.model, error)
+
+
 class Bot:
     """A loaded index and the model to query it: ``Bot.load().ask("...")``."""
 
     def __init__(self, settings: Settings, stored: index_store.StoredIndex, embedder: Embedder | None = None):
+        """``embedder`` forces sentence-transformers; by default questions go through the ONNX export if any."""
         self.settings = settings
         self._stored = stored
-        self._embedder = embedder
+        self._encoder: Embedder | onnx_encoder.OnnxEncoder | None = embedder
         self._retriever = Retriever(stored, self._encode_query, settings.retriever, Bridge(stored.aliases, stored.lexicon))
         self._llm = LLM.from_settings(settings)
 
@@ -129,6 +151,7 @@ class Bot:
                 _check_recipe(previous, settings, index_dir)
             changes = index_store.diff(documents, previous.manifest if previous else None)
             if previous is not None and not changes.any:
+                _export_query_encoder(settings, None)
                 return IndexReport(len(documents), 0, 0, 0, len(previous.chunks), 0, time.perf_counter() - started, index_dir)
 
             embedder = Embedder.load(settings.model)
@@ -168,7 +191,8 @@ class Bot:
                     "lexical_analyzer": ANALYZER,
                 },
             )
-            index_store.write(index_dir, stored)
+            index_store.write(index_dir, stored, settings.ann)
+            _export_query_encoder(settings, embedder)
         return IndexReport(
             files=len(documents),
             added=len(changes.added),
@@ -181,9 +205,19 @@ class Bot:
         )
 
     def _encode_query(self, question: str) -> np.ndarray:
-        if self._embedder is None:
-            self._embedder = Embedder.load(self.settings.model)
-        return self._embedder.encode_queries([question])[0]
+        if self._encoder is None:
+            self._encoder = self._load_query_encoder()
+        return self._encoder.encode_queries([question])[0]
+
+    def _load_query_encoder(self) -> Embedder | onnx_encoder.OnnxEncoder:
+        """The ONNX export when the index has one: no torch import, a fraction of the start-up time."""
+        folder = onnx_encoder.cache_dir(self.settings.index_dir, self.settings.model)
+        if onnx_encoder.is_exported(folder, self.settings.model):
+            try:
+                return onnx_encoder.OnnxEncoder(folder)
+            except Exception as error:  # a damaged export, or onnxruntime gone: still answer
+                log.warning("cannot load the ONNX encoder in %s (%s); using sentence-transformers", folder, error)
+        return Embedder.load(self.settings.model)
 
     def search(self, question: str, k: int | None = None) -> list[Passage]:
         """The top passages for a question, best first."""

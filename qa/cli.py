@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -125,6 +126,8 @@ def ask(
             print(bot.ask(question).model_dump_json(indent=2))
         else:
             ask_and_print(out, err, bot.ask, question)
+    global _answered
+    _answered = True
 
 
 @app.command()
@@ -298,10 +301,27 @@ def feedback_export(
         err.print(f"{len(candidates)} golden-file candidates from 👎 votes in {settings.feedback_log}" + (f", written to {output}" if output else ""))
 
 
+# Set once ``qa ask`` has printed its answer: nothing is left to do but exit.
+_answered = False
+
+
 def run() -> None:
-    """Console entry point."""
-    app()
+    """Console entry point.
+
+    After an answer, the process ends without the interpreter's teardown:
+    freeing onnxruntime, faiss and every module costs about 0.2 s of a 0.7 s
+    ``qa ask``. ``ask`` writes no files and holds no lock, and the output is
+    flushed first, so nothing is lost. Other commands exit normally.
+    """
+    try:
+        app()
+    except SystemExit as done:
+        if not _answered:
+            raise
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(done.code if isinstance(done.code, int) else 0)
 
 
 if __name__ == "__main__":
-    sys.exit(app())
+    run()

@@ -92,6 +92,10 @@ class Embedder:
         self.dimension = int(dimension())
         self.max_tokens = int(model.max_seq_length or 512)
 
+    @property
+    def sentence_transformer(self) -> "SentenceTransformer":
+        return self._model
+
     @classmethod
     def load(cls, name: str) -> "Embedder":
         return cls(load_sentence_transformer(name), name)

@@ -5,6 +5,7 @@ the live one::
 
     index/CURRENT            -> "gen-20261122T101500-3f2a"
     index/gen-.../manifest.json, chunks.json, dense.faiss, lexical.json
+    index/models/<model>/   the model's ONNX export for questions (qa.onnx_encoder)
 
 A build writes a complete new generation aside and then replaces ``CURRENT``
 with one atomic rename, so an interrupted build leaves the previous index
@@ -39,6 +40,16 @@ DENSE = "dense.faiss"
 LEXICAL = "lexical.json"
 ALIASES = "aliases.json"
 LEXICON = "lexicon.json"
+# Past this many chunks, ``ann="auto"`` stores an HNSW graph instead of a flat
+# index. Exact search grows with the corpus (about 65 ms a question at 200,000
+# chunks on 2 cores, benchmarks/bench.py --ann) while HNSW stays near 2 ms, but
+# HNSW builds slowly (minutes at that size) and approximates: small corpora
+# keep exact search.
+HNSW_FROM_CHUNKS = 200_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 128
+# Above the retriever's candidate pool (100): HNSW returns at most efSearch results.
+HNSW_EF_SEARCH = 128
 
 
 class Manifest(BaseModel):
@@ -138,7 +149,26 @@ def _reason(err: Exception) -> str:
     return str(err).splitlines()[0][:200] if str(err) else type(err).__name__
 
 
-def write(index_dir: Path, stored: StoredIndex) -> None:
+def dense_index(vectors: np.ndarray, dimension: int, ann: str = "auto"):
+    """Exact inner-product search, or an HNSW graph (``ann``: auto, flat or hnsw).
+
+    Both keep the vectors themselves, so ``read`` recovers them for the next
+    incremental build whichever was written.
+    """
+    import faiss
+
+    if ann == "hnsw" or (ann == "auto" and len(vectors) >= HNSW_FROM_CHUNKS):
+        index = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    else:
+        index = faiss.IndexFlatIP(dimension)
+    if len(vectors):
+        index.add(vectors)
+    return index
+
+
+def write(index_dir: Path, stored: StoredIndex, ann: str = "auto") -> None:
     """Write a new generation beside the live one, then switch to it atomically."""
     import faiss
 
@@ -151,10 +181,7 @@ def write(index_dir: Path, stored: StoredIndex) -> None:
         _write_file(staging / LEXICAL, json.dumps(stored.terms, ensure_ascii=False))
         _write_file(staging / ALIASES, json.dumps(stored.aliases, ensure_ascii=False))
         _write_file(staging / LEXICON, json.dumps(stored.lexicon, ensure_ascii=False))
-        dense = faiss.IndexFlatIP(stored.manifest.dimension)
-        if len(stored.vectors):
-            dense.add(stored.vectors)
-        faiss.write_index(dense, str(staging / DENSE))
+        faiss.write_index(dense_index(stored.vectors, stored.manifest.dimension, ann), str(staging / DENSE))
         _write_file(staging / MANIFEST, stored.manifest.model_dump_json(indent=2))
         os.replace(staging, index_dir / name)
     except BaseException:

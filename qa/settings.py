@@ -32,6 +32,9 @@ class Settings(BaseModel):
     batch_size: int = Field(32, ge=1, description="Embedding batch size.")
     top_k: int = Field(5, ge=1, le=100, description="Passages returned per question.")
     retriever: Literal["dense", "lexical", "hybrid"] = Field("hybrid", description="Retrieval mode.")
+    ann: Literal["auto", "flat", "hnsw"] = Field(
+        "auto", description="Dense index: exact (flat), approximate (hnsw), or hnsw past 200,000 chunks (auto)."
+    )
     reranker: str | None = Field(None, description="Optional CrossEncoder name or path; off by default.")
     abstain_below: float = Field(
         0.0, description="Evidence score under which the bot says the documents do not answer."

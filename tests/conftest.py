@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from qa import embed
+from qa import embed, onnx_encoder
 from qa import index as index_store
 from qa.bot import Bot
 from qa.settings import Settings
@@ -54,6 +54,23 @@ def _load_model_once() -> Iterator[None]:
     embed.load_sentence_transformer = original
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _export_once(tmp_path_factory):
+    """Every index of the same model gets a copy of one real ONNX export: exporting costs seconds."""
+    original = onnx_encoder.export
+    exports = tmp_path_factory.mktemp("onnx-exports")
+
+    def export(st, model, target):
+        done = onnx_encoder.cache_dir(exports, model)
+        if not onnx_encoder.is_exported(done, model):
+            original(st, model, done)
+        shutil.copytree(done, target, dirs_exist_ok=True)
+
+    onnx_encoder.export = export
+    yield
+    onnx_encoder.export = original
+
+
 @pytest.fixture(scope="session")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("index")
@@ -86,7 +103,7 @@ def make_bot(bot: Bot, index_dir: Path) -> Callable[..., Bot]:
     def make(**overrides: object) -> Bot:
         settings = Settings.load(corpus_dir=CORPUS, index_dir=index_dir, **overrides)
         bot._encode_query("warm")  # load the model once, then share it
-        return Bot(settings, index_store.read(index_dir), embedder=bot._embedder)
+        return Bot(settings, index_store.read(index_dir), embedder=bot._encoder)
 
     return make
 

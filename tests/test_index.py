@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from qa import Bot, Settings
 from qa import index as index_store
 from qa.errors import BadIndexError
+from qa.evaluate import load_golden
 
 
 @pytest.fixture
@@ -101,3 +104,32 @@ class TestManifest:
         (generation / "chunks.json").write_text(json.dumps([]))
         with pytest.raises(BadIndexError, match="corrupted"):
             index_store.read(settings.index_dir)
+
+
+class TestApproximate:
+    def test_run_forced_hnsw_answers_like_flat(self, settings, bot):
+        hnsw_settings = settings.model_copy(update={"ann": "hnsw"})
+        Bot.index(hnsw_settings)
+        stored = index_store.read(hnsw_settings.index_dir)
+        assert type(stored.faiss_index).__name__ == "IndexHNSWFlat"
+        assert stored.faiss_index.hnsw.efSearch == index_store.HNSW_EF_SEARCH
+        assert (stored.vectors == bot._stored.vectors).all()
+        bot = Bot.load(hnsw_settings)
+        for case in load_golden(Path(__file__).parent / "golden" / "seeds.jsonl"):
+            question = " ".join([*case.history, case.question])
+            assert [(p.source, p.line_start) for p in bot.search(question, 5)] == [
+                (p.source, p.line_start) for p in bot.search(question, 5)
+            ], case.id
+
+    def test_run_hnsw_recall_and_vectors_recoverable(self):
+        rng = np.random.default_rng(0)
+        centres = rng.standard_normal((50, 64), dtype=np.float32)
+        vectors = centres[rng.integers(0, 50, 5000)] + 0.5 * rng.standard_normal((5000, 64), dtype=np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        flat = index_store.dense_index(vectors, 64, "auto")
+        hnsw = index_store.dense_index(vectors, 64, "hnsw")
+        assert type(flat).__name__ == "IndexFlatIP"
+        assert (hnsw.reconstruct_n(0, hnsw.ntotal) == vectors).all()
+        _, truth = flat.search(vectors[:200], 10)
+        _, found = hnsw.search(vectors[:200], 10)
+        assert np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]) >= 0.95

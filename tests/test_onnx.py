@@ -1,0 +1,214 @@
+"""The ONNX query encoder: same vectors and rankings as sentence-transformers, and no torch when asking."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from qa import Bot, Settings
+from qa import index as index_store
+from qa import onnx_encoder
+from qa.cli import app
+from qa.embed import Embedder
+from qa.evaluate import load_golden
+from conftest import CORPUS as SEEDS, HEADLINE, REPO as ROOT
+
+HEAVY = ("torch", "transformers", "sentence_transformers")
+XQUAD = ROOT.parent / "shared" / "bench" / "xquad"
+
+
+def sentences(limit: int = 400) -> list[str]:
+    """Multilingual sentences: the seed corpus split at sentence ends, plus XQuAD articles where present."""
+    files = sorted(SEEDS.glob("*.txt")) + sorted(XQUAD.glob("*/corpus/*.txt"))[:6]
+    found = []
+    for path in files:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            found.extend(part.strip() for part in re.split(r"(?<=[.!?。다])\s+", line) if len(part.strip()) > 3)
+    return found[:limit]
+
+
+def export_of(settings: Settings) -> Path:
+    return onnx_encoder.cache_dir(settings.index_dir, settings.model)
+
+
+class TestEquivalence:
+    def test_run_vectors_match_sentence_transformers(self, seed_settings):
+        texts = sentences()
+        assert len(texts) >= 200
+        ours = onnx_encoder.OnnxEncoder(export_of(seed_settings))
+        theirs = Embedder.load(seed_settings.model)
+        for mine, reference in (
+            (ours.encode_queries(texts), theirs.encode_queries(texts)),
+            (ours.encode_documents(texts), theirs.encode_documents(texts)),
+        ):
+            assert mine.shape == reference.shape
+            assert np.min(np.sum(mine * reference, axis=1)) >= 0.999
+
+    def test_run_same_top5_on_golden_questions(self, seed_settings):
+        stored = index_store.read(seed_settings.index_dir)
+        onnx_bot = Bot(seed_settings, stored)
+        st_bot = Bot(seed_settings, stored, embedder=Embedder.load(seed_settings.model))
+        cases = load_golden(ROOT / "tests" / "golden" / "seeds.jsonl")
+        for case in cases:
+            question = " ".join([*case.history, case.question])
+            ours = [(p.source, p.line_start) for p in onnx_bot.search(question, 5)]
+            theirs = [(p.source, p.line_start) for p in st_bot.search(question, 5)]
+            assert ours == theirs, case.id
+        assert isinstance(onnx_bot._encoder, onnx_encoder.OnnxEncoder)
+
+
+class TestQueryPath:
+    def run_python(self, script: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+    def test_run_bot_ask_imports_no_torch(self, seed_settings):
+        done = self.run_python(
+            f"""
+            import sys
+            from qa import Bot, Settings
+            answer = Bot.load(Settings(index_dir={str(seed_settings.index_dir)!r})).ask({HEADLINE!r})
+            assert answer.citations, answer
+            print([name for name in {HEAVY!r} if name in sys.modules])
+            """
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "[]"
+
+    def test_run_cli_ask_imports_no_torch(self, seed_settings):
+        done = self.run_python(
+            f"""
+            import json, sys
+            from qa.cli import app
+            try:
+                app(["ask", {HEADLINE!r}, "--json", "--index-dir", {str(seed_settings.index_dir)!r}])
+            except SystemExit as exit:
+                assert not exit.code, exit.code
+            print(json.dumps([name for name in {HEAVY!r} if name in sys.modules]))
+            """
+        )
+        assert done.returncode == 0, done.stderr
+        answer, _, imported = done.stdout.rpartition("\n[")
+        assert json.loads(answer)["citations"]
+        assert imported.strip() == "]"
+
+    def test_run_export_is_shared_by_generations(self, tmp_path, corpus_copy):
+        settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index")
+        Bot.index(settings)
+        meta = export_of(settings) / onnx_encoder.META
+        written = meta.stat().st_mtime_ns
+        (corpus_copy / "new.txt").write_text("Ein ganz neuer Artikel über Raumfahrt.\n", encoding="utf-8")
+        Bot.index(settings)
+        Bot.index(settings)
+        assert meta.stat().st_mtime_ns == written
+        assert [p.name for p in (settings.index_dir / "models").iterdir()] == [export_of(settings).name]
+
+    def test_run_failed_export_falls_back_to_sentence_transformers(self, tmp_path, corpus_copy, monkeypatch, caplog):
+        def broken(*args, **kwargs):
+            raise onnx_encoder.ExportError("unsupported")
+
+        monkeypatch.setattr(onnx_encoder, "export", broken)
+        settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index")
+        assert Bot.index(settings).chunks > 0
+        assert "ONNX export" in caplog.text
+        assert not export_of(settings).exists()
+        bot = Bot.load(settings)
+        assert bot.ask(HEADLINE).citations
+        assert isinstance(bot._encoder, Embedder)
+
+    def test_run_damaged_export_falls_back(self, tmp_path, corpus_copy, caplog):
+        settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index")
+        Bot.index(settings)
+        (export_of(settings) / onnx_encoder.MODEL).write_bytes(b"not a model")
+        bot = Bot.load(settings)
+        assert bot.ask(HEADLINE).citations
+        assert isinstance(bot._encoder, Embedder)
+        assert "cannot load the ONNX encoder" in caplog.text
+
+    def test_run_unchanged_index_exports_when_missing(self, tmp_path, corpus_copy):
+        settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index")
+        Bot.index(settings)
+        import shutil
+
+        shutil.rmtree(settings.index_dir / "models")
+        assert Bot.index(settings).embedded == 0
+        assert onnx_encoder.is_exported(export_of(settings), settings.model)
+
+
+TINY_CORPUS = {
+    "rivers.txt": "The Rhine flows through Basel and Cologne.\nThe Danube flows through Vienna and Budapest.\n",
+    "food.txt": "Bread is baked in an oven.\nCheese is made from milk.\n",
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    """A random two-layer BERT with a word-level vocabulary, e5-style prompts, prompt-free mean pooling and a Dense layer."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules.transformer import Transformer
+    from sentence_transformers.sentence_transformer.modules import Dense, Normalize, Pooling
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-model")
+    words = sorted({w for text in TINY_CORPUS.values() for w in re.findall(r"\w+|[^\w\s]", text.lower())} | {"query", "passage", ":", "which", "river", "?"})
+    vocab = {token: i for i, token in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words])}
+    backend = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    backend.normalizer = normalizers.BertNormalizer(lowercase=True)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]", model_max_length=64
+    )
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, max_position_embeddings=64)
+    BertModel(config).save_pretrained(folder / "hf")
+    tokenizer.save_pretrained(folder / "hf")
+    modules = [
+        Transformer(str(folder / "hf"), max_seq_length=64),
+        Pooling(32, pooling_mode="mean", include_prompt=False),
+        Dense(32, 24, activation_function=torch.nn.Tanh()),
+        Normalize(),
+    ]
+    model = SentenceTransformer(modules=modules, prompts={"query": "query: ", "document": "passage: "}, device="cpu")
+    model.save(str(folder / "st"))
+    assert json.loads((folder / "st" / "config_sentence_transformers.json").read_text())["prompts"]["query"] == "query: "
+    return folder / "st"
+
+
+def test_run_tiny_model_with_prompts_and_other_dimension(tmp_path, tiny_model):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in TINY_CORPUS.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    index_dir = tmp_path / "index"
+    runner = CliRunner()
+    result = runner.invoke(app, ["index", str(corpus), "--model", str(tiny_model), "--index-dir", str(index_dir)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["ask", "Which river flows through Vienna?", "--json", "--model", str(tiny_model), "--index-dir", str(index_dir), "--retriever", "dense"])
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["passages"]) > 0
+
+    settings = Settings(corpus_dir=corpus, index_dir=index_dir, model=str(tiny_model))
+    assert index_store.read(index_dir).manifest.dimension == 24
+    ours = onnx_encoder.OnnxEncoder(export_of(settings))
+    assert ours.prompts == {"query": "query: ", "document": "passage: "}
+    theirs = Embedder.load(str(tiny_model))
+    texts = [line for text in TINY_CORPUS.values() for line in text.splitlines()] + ["Which river flows through Vienna?", "x"]
+    for mine, reference in ((ours.encode_queries(texts), theirs.encode_queries(texts)), (ours.encode_documents(texts), theirs.encode_documents(texts))):
+        assert mine.shape == (len(texts), 24)
+        assert np.min(np.sum(mine * reference, axis=1)) >= 0.999
+        # A random model maps every text close to one vector: compare closer than cosine can.
+        assert np.abs(mine - reference).max() < 2e-5
+    # ... closer than the query and document prompts move a vector, so a wrong prompt would show.
+    assert np.abs(ours.encode_queries(texts) - ours.encode_documents(texts)).max() > 1e-4
