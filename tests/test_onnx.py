@@ -17,6 +17,7 @@ from qa import Bot, Settings
 from qa import index as index_store
 from qa import onnx_encoder
 from qa.cli import app
+from qa.chunk import split_sentences
 from qa.embed import Embedder
 from qa.evaluate import load_golden
 from conftest import CORPUS as SEEDS, HEADLINE, REPO as ROOT
@@ -26,13 +27,16 @@ XQUAD = ROOT.parent / "shared" / "bench" / "xquad"
 
 
 def sentences(limit: int = 400) -> list[str]:
-    """Multilingual sentences: the seed corpus split at sentence ends, plus XQuAD articles where present."""
+    """Multilingual texts: the seed corpus's lines and sentences, plus XQuAD articles where present."""
     files = sorted(SEEDS.glob("*.txt")) + sorted(XQUAD.glob("*/corpus/*.txt"))[:6]
-    found = []
+    found: dict[str, None] = {}
     for path in files:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            found.extend(part.strip() for part in re.split(r"(?<=[.!?。다])\s+", line) if len(part.strip()) > 3)
-    return found[:limit]
+        text = path.read_text(encoding="utf-8")
+        for span in split_sentences(text):
+            for piece in (text[span.start : span.end], *text[span.start : span.end].split("\n")):
+                if len(piece.strip()) > 3:
+                    found[piece.strip()] = None
+    return list(found)[:limit]
 
 
 def export_of(settings: Settings) -> Path:
