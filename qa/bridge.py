@@ -64,19 +64,25 @@ class Bridge:
         self.aliases = aliases
         self.lexicon = lexicon or {}
 
-    def expand(self, question: str, terms: list[str]) -> dict[str, float]:
-        """Extra terms and their weights; terms the question already has are left out."""
-        extra: dict[str, float] = {}
+    def alternatives(self, question: str, terms: list[str]) -> list[list[dict[str, float]]]:
+        """For each bridged word of the question, its translations as weighted terms.
+
+        The translations of one word are alternatives: a passage is credited
+        for the best one it holds, not for all of them, so a word with seven
+        Chinese renderings counts once, like a word matched as it stands.
+        """
         have = set(terms)
+        groups: list[list[dict[str, float]]] = []
 
         def add(texts: Iterable[str], weight: float) -> None:
             """A bridged name weighs as one word, however many terms it splits into."""
+            group = []
             for text in texts:
                 found = [term for term in dict.fromkeys(analyze(text)) if term not in have]
-                for term in found:
-                    share = weight / len(found)
-                    if extra.get(term, 0.0) < share:
-                        extra[term] = share
+                if found:
+                    group.append({term: weight / len(found) for term in found})
+            if group:
+                groups.append(group)
 
         for term in dict.fromkeys(terms):
             add(self.aliases.get(term, ()), ALIAS_WEIGHT)
@@ -86,6 +92,15 @@ class Bridge:
             for word in re.findall(r"[A-Za-z]{4,}", question):
                 if word.lower() not in STOP_WORDS:
                     add(self.lexicon.get(SOUND_PREFIX + english_skeleton(word), ()), LEXICON_WEIGHT)
+        return groups
+
+    def expand(self, question: str, terms: list[str]) -> dict[str, float]:
+        """Every bridged term with its weight, flattened; terms the question already has are left out."""
+        extra: dict[str, float] = {}
+        for group in self.alternatives(question, terms):
+            for translation in group:
+                for term, weight in translation.items():
+                    extra[term] = max(extra.get(term, 0.0), weight)
         return extra
 
 

@@ -28,18 +28,20 @@ RRF_K = 60
 CANDIDATE_POOL = 100
 
 
-def scaled_bm25(bm25: BM25, weights: dict[str, float]) -> np.ndarray:
-    """BM25 divided by the most a document could score for the question's own terms.
+def scaled_bm25(bm25: BM25, terms: list[str], alternatives: list[list[dict[str, float]]] = ()) -> np.ndarray:
+    """BM25 of the question's own terms plus the best translation of each bridged word, scaled.
 
-    Bridged terms (weight < 1) add to the score but not to the ceiling: they
-    can lift a passage, never dilute one that matches the question itself.
-    A word no document holds counts in the ceiling as the rarest word would:
-    a question that matches only through bridges, or hardly at all, must not
-    look like a perfect match.
+    The scale is the most a document could score for the question's own
+    terms, a word no document holds counting as the rarest word would: a
+    question that matches only through bridges, or hardly at all, must not
+    look like a perfect match. Bridged words add to the score, not to the
+    scale, and each counts once, by its best translation in the document.
     """
-    scores = bm25.scores(weights)
+    scores = bm25.scores(dict.fromkeys(terms, 1.0))
+    for group in alternatives:
+        scores += np.max([bm25.scores(translation) for translation in group], axis=0)
     unseen = bm25.unseen_idf()
-    ceiling = sum(bm25.idf.get(term, unseen) for term, weight in weights.items() if weight >= 1) * (bm25.k1 + 1)
+    ceiling = sum(bm25.idf.get(term, unseen) for term in set(terms)) * (bm25.k1 + 1)
     return scores / ceiling if ceiling > 0 else scores
 
 
@@ -117,6 +119,11 @@ class Retriever:
             weights.update(self.bridge.expand(question, terms))
         return weights
 
+    def lexical_scores(self, question: str) -> np.ndarray:
+        terms = analyze_query(question)
+        alternatives = self.bridge.alternatives(question, terms) if self.bridge is not None else []
+        return scaled_bm25(self.bm25, terms, alternatives)
+
     def unknown_names(self, question: str) -> list[str]:
         """Names, acronyms and numbers of the question that no document contains.
 
@@ -144,7 +151,7 @@ class Retriever:
         lexical = None
         proposals: list[np.ndarray] = []
         if self.mode != "dense":
-            lexical = scaled_bm25(self.bm25, self.query_terms(question))
+            lexical = self.lexical_scores(question)
             proposals.append(np.asarray(top_k(lexical, pool), dtype=np.int64))
         if self.mode != "lexical":
             vector = self.encode_query(question).reshape(1, -1).astype(np.float32)

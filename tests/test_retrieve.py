@@ -37,10 +37,22 @@ def test_weighted_fusion_stays_between_its_parts(values, weight):
 
 def test_scaled_bm25_is_at_most_one_for_the_question_own_terms():
     bm25 = BM25([["nist", "nist", "sign"], ["kiat"], ["other"]])
-    scaled = scaled_bm25(bm25, {"nist": 1.0, "sign": 1.0})
+    scaled = scaled_bm25(bm25, ["nist", "sign"])
     assert 0 < scaled.max() <= 1 and scaled[1] == 0
-    bridged = scaled_bm25(bm25, {"nist": 1.0, "kiat": 0.5})
+    bridged = scaled_bm25(bm25, ["nist"], [[{"kiat": 0.5}]])
     assert bridged[1] > 0  # bridged terms add, without raising the ceiling
+
+
+def test_translations_of_one_word_count_once():
+    bm25 = BM25([["发展", "开发", "研发"], ["发展"], ["other"]])
+    both = scaled_bm25(bm25, ["develop"], [[{"发展": 0.9}, {"开发": 0.9}, {"研发": 0.9}]])
+    one = scaled_bm25(bm25, ["develop"], [[{"发展": 0.9}]])
+    assert both[0] < 1.5 * one[1] and both[1] == one[1]
+
+
+def test_unknown_words_still_count_in_the_ceiling():
+    bm25 = BM25([["nist"], ["kiat"]])
+    assert scaled_bm25(bm25, ["nist", "zebra"])[0] < scaled_bm25(bm25, ["nist"])[0]
 
 
 def test_salient_words_are_acronyms_and_numbers():
