@@ -22,6 +22,9 @@ PASSAGES_READ = 3
 # A second sentence joins the answer if it scores at least this share of the best.
 SECOND_SENTENCE_SHARE = 0.85
 MIN_SENTENCE_WEIGHT = 12
+# Share of terms two sentences must have in common to be cited as the same evidence.
+CORROBORATION = 0.6
+MAX_CORROBORATING = 2
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,30 @@ def compose(
             chosen.append(candidate)
             break
     chosen.sort(key=lambda c: (c.passage.source, c.char_start))
-    citations = [citation_of(c, query_terms) for c in chosen]
-    text = " ".join(f"{c.text} [{n}]" for n, c in enumerate(chosen, start=1))
-    return Answer(question=question, answer=text, abstained=False, citations=citations, passages=passages)
+    citations: list[Citation] = []
+    parts = []
+    taken = list(chosen)
+    for sentence in chosen:
+        support = [sentence, *corroborating(sentence, ranked, taken)]
+        taken.extend(support[1:])
+        markers = "".join(f"[{len(citations) + n}]" for n in range(1, len(support) + 1))
+        citations.extend(citation_of(c, query_terms) for c in support)
+        parts.append(f"{sentence.text} {markers}")
+    return Answer(question=question, answer=" ".join(parts), abstained=False, citations=citations, passages=passages)
+
+
+def corroborating(sentence: Candidate, ranked: list[Candidate], taken: list[Candidate]) -> list[Candidate]:
+    """Sentences elsewhere in the top passages that state the same thing, cited beside it as [1][2].
+
+    "The same thing" is read lexically: most of the quoted sentence's terms
+    recur (a caption printed twice, a fact repeated in a summary).
+    """
+    terms = set(analyze(sentence.text))
+    found = []
+    for other in ranked:
+        if any(other.passage.source == t.passage.source and other.char_start < t.char_end and t.char_start < other.char_end for t in taken + found):
+            continue
+        shared = terms & set(analyze(other.text))
+        if terms and len(shared) / len(terms | set(analyze(other.text))) >= CORROBORATION:
+            found.append(other)
+    return found[:MAX_CORROBORATING]

@@ -27,3 +27,19 @@ def test_cjk_questions_mark_their_bigrams_as_one_phrase() -> None:
 def test_marks_reach_the_answer(bot) -> None:
     citation = bot.ask("What did NIST sign with Korea?").citations[-1]
     assert any("NIST" in citation.quote[a:b] for a, b in citation.marks)
+
+
+def test_the_same_evidence_in_two_passages_is_cited_as_one_and_two() -> None:
+    from qa.answer import compose
+    from qa.models import Passage
+
+    caption = "NIST 원장이 협력의향서(LOI)를 체결하고 기념촬영을 하고 있다."
+    other = "한국과 미국이 산업기술 협력을 강화한다."
+    passages = [
+        Passage(rank=1, source="a.txt", line_start=17, line_end=17, char_start=0, char_end=len(caption), text=caption, score=0.9),
+        Passage(rank=2, source="a.txt", line_start=18, line_end=20, char_start=100, char_end=100 + len(caption + "\n" + other),
+                text=caption + "\n" + other, score=0.8),
+    ]
+    answer = compose("What did NIST sign?", {"nist": 1.0, "sign": 1.0}, passages, 0.0)
+    assert answer.answer == f"{caption} [1][2]"
+    assert [(c.line_start, c.quote) for c in answer.citations] == [(17, caption), (18, caption)]
