@@ -20,7 +20,7 @@ from qa import onnx_encoder
 from qa.answer import compose
 from qa.bridge import Bridge, merge_aliases, mine_aliases
 from qa.chat import Conversation
-from qa.chunk import chunk_document
+from qa.chunk import CHUNKER, chunk_document
 from qa.embed import Embedder
 from qa.errors import BadIndexError, CorpusError, LLMError, QuestionError
 from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
@@ -85,6 +85,7 @@ def _check_recipe(stored: index_store.StoredIndex, settings: Settings, index_dir
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap_tokens": settings.chunk_overlap_tokens,
         "lexical_analyzer": ANALYZER,
+        "chunker": CHUNKER,
     }
     for key, value in wanted.items():
         built = getattr(manifest, key)
@@ -189,6 +190,7 @@ class Bot:
                     "chunk_tokens": settings.chunk_tokens,
                     "chunk_overlap_tokens": settings.chunk_overlap_tokens,
                     "lexical_analyzer": ANALYZER,
+                    "chunker": CHUNKER,
                 },
             )
             index_store.write(index_dir, stored, settings.ann)

@@ -22,6 +22,9 @@ from qa.models import Chunk, Document
 
 TokenCounter = Callable[[str], int]
 
+# Recorded in each index: a chunk boundary rule that changes asks for a rebuild.
+CHUNKER = "sentences-v2"
+
 # A line whose letters weigh less than this is furniture ("• 작게", "-1.27%").
 FURNITURE_LINE_WEIGHT = 10
 # A chunk with no sentence ending that weighs less than this is an isolated
@@ -105,14 +108,22 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
         if text[newline + 1 : newline + 40].lstrip(" \t")[:1].islower():
             continue
         cuts.add(newline)
-    spans = []
+    spans: list[Span] = []
     position = start
     for cut in sorted(cuts) + [end]:
         span = _trim(text, position, cut)
-        if span:
+        if span and spans and _is_aside(text, spans[-1], span):
+            spans[-1] = Span(spans[-1].start, span.end)
+        elif span:
             spans.append(span)
         position = max(position, cut)
     return spans
+
+
+def _is_aside(text: str, previous: Span, span: Span) -> bool:
+    """A bracketed credit after a full stop, "...하고 있다. (사진제공=KIAT)", belongs to that sentence."""
+    piece = text[span.start : span.end]
+    return piece[:1] in "(（[" and piece[-1:] in ")）]" and "\n" not in text[previous.end : span.start]
 
 
 def _is_abbreviation(text: str, stop: int, after: int) -> bool:

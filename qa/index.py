@@ -61,18 +61,10 @@ class Manifest(BaseModel):
     chunk_tokens: int
     chunk_overlap_tokens: int
     lexical_analyzer: str
+    chunker: str
     files: dict[str, str]  # source -> sha256 of its bytes
     chunk_count: int
     built_at: str
-
-    def recipe(self) -> dict:
-        return {
-            "format_version": self.format_version,
-            "model": self.model,
-            "chunk_tokens": self.chunk_tokens,
-            "chunk_overlap_tokens": self.chunk_overlap_tokens,
-            "lexical_analyzer": self.lexical_analyzer,
-        }
 
 
 @dataclass
