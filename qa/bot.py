@@ -77,9 +77,8 @@ def check_question(question: str) -> str:
     return question
 
 
-def _check_recipe(stored: index_store.StoredIndex, settings: Settings, index_dir: Path) -> None:
+def _check_recipe(manifest: index_store.Manifest, settings: Settings, index_dir: Path) -> None:
     """Refuse an index built another way: its vectors would not match the questions'."""
-    manifest = stored.manifest
     wanted = {
         "model": settings.model,
         "chunk_tokens": settings.chunk_tokens,
@@ -134,7 +133,7 @@ class Bot:
                 raise BadIndexError(f"no index in {settings.index_dir}: build one with: qa index")
             cls.index(settings, progress=progress)
         stored = index_store.read(settings.index_dir)
-        _check_recipe(stored, settings, settings.index_dir)
+        _check_recipe(stored.manifest, settings, settings.index_dir)
         return cls(settings, stored)
 
     @staticmethod
@@ -146,14 +145,15 @@ class Bot:
             documents = list(read_documents(corpus_dir))
             if not documents:
                 raise CorpusError(f"corpus folder {corpus_dir} has no readable text files")
-            previous = None
+            manifest = None
             if index_store.exists(index_dir) and not rebuild:
-                previous = index_store.read(index_dir)
-                _check_recipe(previous, settings, index_dir)
-            changes = index_store.diff(documents, previous.manifest if previous else None)
-            if previous is not None and not changes.any:
+                manifest = index_store.read_manifest(index_dir)
+                _check_recipe(manifest, settings, index_dir)
+            changes = index_store.diff(documents, manifest)
+            if manifest is not None and not changes.any:  # the manifest alone says so: nothing else is read
                 _export_query_encoder(settings, None)
-                return IndexReport(len(documents), 0, 0, 0, len(previous.chunks), 0, time.perf_counter() - started, index_dir)
+                return IndexReport(len(documents), 0, 0, 0, manifest.chunk_count, 0, time.perf_counter() - started, index_dir)
+            previous = index_store.read(index_dir) if manifest is not None else None
 
             embedder = Embedder.load(settings.model)
             max_tokens = min(settings.chunk_tokens, embedder.max_tokens - 2)

@@ -102,28 +102,44 @@ def exists(index_dir: Path) -> bool:
     return (index_dir / CURRENT).is_file()
 
 
+def _rebuild_hint(index_dir: Path) -> str:
+    return f"rebuild it with: qa index --rebuild --index-dir {index_dir}"
+
+
+def _live_generation(index_dir: Path) -> Path:
+    try:
+        return index_dir / (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise BadIndexError(f"no index in {index_dir}: build one with: qa index") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise BadIndexError(f"index in {index_dir} is unreadable ({err}); {_rebuild_hint(index_dir)}") from None
+
+
+def read_manifest(index_dir: Path) -> Manifest:
+    """The live generation's recipe and file hashes alone: all an up-to-date check needs."""
+    generation = _live_generation(index_dir)
+    try:
+        raw_manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise BadIndexError(f"index in {index_dir} is corrupted ({_reason(err)}); {_rebuild_hint(index_dir)}") from None
+    if not isinstance(raw_manifest, dict) or raw_manifest.get("format_version") != FORMAT_VERSION:
+        found = raw_manifest.get("format_version") if isinstance(raw_manifest, dict) else None
+        raise BadIndexError(
+            f"index in {index_dir} has format {found!r}, this qa reads format {FORMAT_VERSION}; {_rebuild_hint(index_dir)}"
+        )
+    try:
+        return Manifest.model_validate(raw_manifest)
+    except ValidationError as err:
+        raise BadIndexError(f"index in {index_dir} is corrupted ({_reason(err)}); {_rebuild_hint(index_dir)}") from None
+
+
 def read(index_dir: Path) -> StoredIndex:
     """Load the live generation; a damaged or foreign index is refused, never guessed at."""
     import faiss
 
-    rebuild = f"rebuild it with: qa index --rebuild --index-dir {index_dir}"
+    manifest = read_manifest(index_dir)
+    generation = _live_generation(index_dir)
     try:
-        generation = index_dir / (index_dir / CURRENT).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise BadIndexError(f"no index in {index_dir}: build one with: qa index") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise BadIndexError(f"index in {index_dir} is unreadable ({err}); {rebuild}") from None
-    try:
-        raw_manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise BadIndexError(f"index in {index_dir} is corrupted ({_reason(err)}); {rebuild}") from None
-    if not isinstance(raw_manifest, dict) or raw_manifest.get("format_version") != FORMAT_VERSION:
-        found = raw_manifest.get("format_version") if isinstance(raw_manifest, dict) else None
-        raise BadIndexError(
-            f"index in {index_dir} has format {found!r}, this qa reads format {FORMAT_VERSION}; {rebuild}"
-        )
-    try:
-        manifest = Manifest.model_validate(raw_manifest)
         chunks = [Chunk.model_validate(c) for c in json.loads((generation / CHUNKS).read_text(encoding="utf-8"))]
         terms = json.loads((generation / LEXICAL).read_text(encoding="utf-8"))
         aliases = json.loads((generation / ALIASES).read_text(encoding="utf-8"))
@@ -131,9 +147,9 @@ def read(index_dir: Path) -> StoredIndex:
         dense = faiss.read_index(str(generation / DENSE))
         vectors = dense.reconstruct_n(0, dense.ntotal) if dense.ntotal else np.zeros((0, manifest.dimension), np.float32)
     except (OSError, ValueError, ValidationError, RuntimeError) as err:
-        raise BadIndexError(f"index in {index_dir} is corrupted ({_reason(err)}); {rebuild}") from None
+        raise BadIndexError(f"index in {index_dir} is corrupted ({_reason(err)}); {_rebuild_hint(index_dir)}") from None
     if not (len(chunks) == len(terms) == len(vectors) == manifest.chunk_count) or dense.d != manifest.dimension:
-        raise BadIndexError(f"index in {index_dir} is corrupted (its parts disagree in size); {rebuild}")
+        raise BadIndexError(f"index in {index_dir} is corrupted (its parts disagree in size); {_rebuild_hint(index_dir)}")
     return StoredIndex(manifest, chunks, np.ascontiguousarray(vectors, dtype=np.float32), terms, aliases, lexicon, dense)
 
 

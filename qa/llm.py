@@ -21,8 +21,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 from qa.answer import citation_of, sentences_of
 from qa.errors import LLMError, SettingsError
@@ -78,6 +80,8 @@ class ChatClient:
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
         self.timeout = timeout
+        import httpx  # only when an LLM is configured: no asker without one pays for the import
+
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # trust_env=False: a proxy variable must never route documents elsewhere.
         self._http = httpx.Client(timeout=timeout, headers=headers, trust_env=False)
@@ -90,6 +94,8 @@ class ChatClient:
         return self._request(messages, stream=True)
 
     def _request(self, messages: list[Message], stream: bool) -> Iterator[str]:
+        import httpx
+
         # The timeout bounds the whole answer, not only each read, so a server
         # that drips tokens forever still falls back in time.
         deadline = time.monotonic() + self.timeout
