@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, replace
 
 from qa.chunk import has_sentence_end, letter_weight, split_sentences
+from qa.gloss import GlossedWord, words_within
 from qa.lexical import analyze
 from qa.models import Answer, Citation, Passage
 
@@ -36,6 +37,7 @@ class Candidate:
     line_end: int
     text: str
     score: float
+    glosses: list[GlossedWord]  # offsets in text
 
 
 def sentences_of(passage: Passage) -> list[Candidate]:
@@ -55,13 +57,14 @@ def sentences_of(passage: Passage) -> list[Candidate]:
                 line_end=passage.line_start + text.count("\n", 0, span.end - 1),
                 text=piece,
                 score=0.0,
+                glosses=words_within(list(passage.glosses), span.start, span.end),
             )
         )
     return found
 
 
-def term_coverage(query_terms: dict[str, float], text: str) -> float:
-    """Weighted share of the question's own terms that occur in the text.
+def term_coverage(query_terms: dict[str, float], text: str, glosses: list[GlossedWord] = ()) -> float:
+    """Weighted share of the question's own terms that occur in the text or its English glosses.
 
     Bridged terms count towards the share but not towards the whole, like
     the retriever's scaled BM25.
@@ -71,7 +74,7 @@ def term_coverage(query_terms: dict[str, float], text: str) -> float:
         whole = sum(query_terms.values())
     if not whole:
         return 0.0
-    present = set(analyze(text))
+    present = set(analyze(text)).union(*(analyze(english) for *_, english in glosses))
     return sum(weight for term, weight in query_terms.items() if term in present) / whole
 
 
@@ -84,7 +87,7 @@ def score_sentences(query_terms: dict[str, float], passages: list[Passage]) -> l
     for passage in passages[:PASSAGES_READ]:
         prior = max(passage.score, 0.0) / best
         for candidate in sentences_of(passage):
-            score = term_coverage(query_terms, candidate.text) + 0.5 * prior
+            score = term_coverage(query_terms, candidate.text, candidate.glosses) + 0.5 * prior
             scored.append(replace(candidate, score=score))
     scored.sort(key=lambda c: (-c.score, c.passage.rank, c.char_start))
     return scored
@@ -96,16 +99,17 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3]")
 _MARK_GAP = 2
 
 
-def key_phrases(query_terms: list[str], text: str) -> list[tuple[int, int]]:
+def key_phrases(query_terms: list[str], text: str, glosses: list[GlossedWord] = ()) -> list[tuple[int, int]]:
     """Spans of ``text`` that carry the question's terms, joined into phrases.
 
     Latin words are matched through the retrieval analyser, so "signed" marks
     "sign"; Korean and Chinese are marked where the question's character
-    bigrams occur. A sentence in another language than the question is marked
-    where it shares names and codes with it, and is otherwise shown as it stands.
+    bigrams occur, or where a word's English gloss holds a question term
+    (협력의향서, glossed "letter of intent", for "the letter of intent").
     """
     wanted = set(query_terms)
     found = [m.span() for m in _LATIN_WORD.finditer(text) if wanted.intersection(analyze(m.group(0)))]
+    found.extend((start, end) for start, end, english in glosses if wanted.intersection(analyze(english)))
     for term in wanted:
         if _CJK.match(term):
             found.extend((m.start(), m.start() + len(term)) for m in re.finditer(re.escape(term), text))
@@ -126,7 +130,7 @@ def citation_of(candidate: Candidate, query_terms: list[str] | None = None) -> C
         char_start=candidate.char_start,
         char_end=candidate.char_end,
         quote=candidate.text,
-        marks=key_phrases(query_terms or [], candidate.text),
+        marks=key_phrases(query_terms or [], candidate.text, candidate.glosses),
     )
 
 

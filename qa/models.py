@@ -45,6 +45,12 @@ class Passage(_Frozen):
     char_end: int
     text: str
     score: float
+    glosses: tuple[tuple[int, int, str], ...] = Field(
+        (),
+        exclude=True,
+        repr=False,
+        description="(start, end, English) renderings of the text's Chinese and Korean words; offsets in text.",
+    )
 
 
 class Citation(_Frozen):

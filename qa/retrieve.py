@@ -22,7 +22,7 @@ from qa.models import Passage
 
 Mode = Literal["dense", "lexical", "hybrid"]
 
-DENSE_WEIGHT = 0.1
+DENSE_WEIGHT = 0.4
 RRF_K = 60
 # How many candidates each side proposes before fusion.
 CANDIDATE_POOL = 100
@@ -183,6 +183,7 @@ class Retriever:
                     char_end=chunk.char_end,
                     text=chunk.text,
                     score=round(float(scores[best]), 6),
+                    glosses=tuple(self.stored.glosses[position]),
                 )
             )
         return passages

@@ -35,6 +35,11 @@ class Settings(BaseModel):
     ann: Literal["auto", "flat", "hnsw"] = Field(
         "auto", description="Dense index: exact (flat), approximate (hnsw), or hnsw past 200,000 chunks (auto)."
     )
+    glosses: bool = Field(
+        True,
+        description="Index Chinese and Korean text with English word glosses, for English-only models; "
+        "turn off for a multilingual model.",
+    )
     reranker: str | None = Field(None, description="Optional CrossEncoder name or path; off by default.")
     abstain_below: float = Field(
         0.0, description="Evidence score under which the bot says the documents do not answer."
