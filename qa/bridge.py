@@ -8,7 +8,8 @@ words, from three sources:
 - aliases the corpus itself states, a local name followed by its acronym in
   brackets: ``국립표준기술연구소(NIST)``, ``印度太平洋(FOIP)``;
 - names of countries and languages in other languages, from CLDR (babel);
-- bilingual lexicons from maintained packages, where installed.
+- bilingual lexicons from maintained packages, where installed;
+- cognates: long Latin words that begin alike ("astronauts" ~ "Astronauten").
 
 Each source yields ``Expansion`` terms with a weight below 1, so a bridged
 term can lift a passage but never outweighs a word the question really holds.
@@ -20,13 +21,14 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 
-from qa.lexical import STOP_WORDS, analyze
+from qa.lexical import STOP_WORDS, analyze, cognate_keys
 from qa.lexicon import SOUND_PREFIX, english_key, english_skeleton
 
 ALIAS_WEIGHT = 0.6
 # A dictionary translation counts almost as the word itself (0.9 measured best of
 # 0.25-1.5 on the seeds and XQuAD zh); below 1, so the question's own words set the ceiling.
 LEXICON_WEIGHT = 0.9
+COGNATE_WEIGHT = 0.8
 
 # A Chinese/Japanese name, or up to three Korean words, directly followed by a
 # bracketed Latin name or acronym: 国立标准(NIST), 로리 로카시오(Laurie E. Locascio).
@@ -92,6 +94,9 @@ class Bridge:
             for word in re.findall(r"[A-Za-z]{4,}", question):
                 if word.lower() not in STOP_WORDS:
                     add(self.lexicon.get(SOUND_PREFIX + english_skeleton(word), ()), LEXICON_WEIGHT)
+        content = " ".join(word for word in question.split() if word.lower().strip("?.,!:;") not in STOP_WORDS)
+        for key in dict.fromkeys(cognate_keys(content)):
+            groups.append([{key: COGNATE_WEIGHT}])
         return groups
 
     def expand(self, question: str, terms: list[str]) -> dict[str, float]:

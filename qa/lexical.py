@@ -17,7 +17,12 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-ANALYZER = "bigram-v2"
+ANALYZER = "bigram-v3"
+# Latin words of this many letters or more also index their first letters, folded:
+# cognates across languages share them ("Astronauten" ~ "astronauts", "Technologie"
+# ~ "technology"), and the bridge looks them up as a weaker, cross-lingual match.
+COGNATE_LETTERS = 5
+COGNATE_PREFIX = "~"
 
 _TOKEN = re.compile(
     r"""
@@ -99,12 +104,24 @@ def analyze(text: str) -> list[str]:
             terms.extend(_cjk_terms(run))
         else:
             terms.extend(_latin_terms(run))
-    return terms
+    return terms + cognate_keys(text)
 
 
 def analyze_query(text: str) -> list[str]:
-    """Terms of a question: as ``analyze``, less the question words and particles."""
-    return [term for term in analyze(text) if term not in STOP_WORDS]
+    """Terms of a question: as ``analyze``, less the question words and particles and cognate keys."""
+    return [term for term in analyze(text) if term not in STOP_WORDS and not term.startswith(COGNATE_PREFIX)]
+
+
+def cognate_keys(text: str) -> list[str]:
+    """``~techn`` for "Technologie": the folded first letters of each long Latin word."""
+    keys = []
+    for word in _LONG_LATIN_WORD.findall(text):
+        folded = "".join(c for c in unicodedata.normalize("NFKD", word.casefold()) if not unicodedata.combining(c))
+        keys.append(COGNATE_PREFIX + folded[:COGNATE_LETTERS])
+    return keys
+
+
+_LONG_LATIN_WORD = re.compile(rf"[A-Za-z\u00c0-\u024f]{{{COGNATE_LETTERS},}}")
 
 
 class BM25:

@@ -17,7 +17,13 @@ class TestAnalyze:
         assert analyze("美日") == ["美日"]
 
     def test_run_english_is_lightly_stemmed(self):
-        assert analyze("agreements signed") == analyze("agreement sign")
+        assert analyze_query("agreements signed") == analyze_query("agreement sign") == ["agreement", "sign"]
+
+    def test_run_long_latin_words_meet_their_cognates(self):
+        assert "~astro" in analyze("Astronauten") and "~astro" in analyze("astronauts")
+        assert "~unive" in analyze("Universitäten") and "~unive" in analyze("universities")
+        assert not [term for term in analyze("협력의향서 技术 NIST Mond") if term.startswith("~")]
+        assert not [term for term in analyze_query("Which astronauts?") if term.startswith("~")]
 
     def test_run_question_words_are_dropped(self):
         assert analyze_query("What did NIST sign with Korea?") == ["nist", "sign", "korea"]
