@@ -32,6 +32,7 @@ from qa.lexicon import build as build_lexicon
 from qa.lexical import ANALYZER, analyze
 from qa.llm import LLM, TextSink
 from qa.models import Answer, Chunk, Passage
+from qa.rerank import Reranker
 from qa.retrieve import Retriever
 from qa.settings import Settings
 
@@ -127,7 +128,14 @@ class Bot:
         self.settings = settings
         self._stored = stored
         self._encoder: Embedder | onnx_encoder.OnnxEncoder | None = embedder
-        self._retriever = Retriever(stored, self._encode_query, settings.retriever, Bridge(stored.aliases, stored.lexicon))
+        self._retriever = Retriever(
+            stored,
+            self._encode_query,
+            settings.retriever,
+            Bridge(stored.aliases, stored.lexicon, settings.bridges),
+            self._rerank if settings.reranker else None,
+        )
+        self._reranker: Reranker | None = None
         self._llm = LLM.from_settings(settings)
 
     @classmethod
@@ -219,6 +227,11 @@ class Bot:
         if self._encoder is None:
             self._encoder = self._load_query_encoder()
         return self._encoder.encode_queries([question])[0]
+
+    def _rerank(self, question: str, texts: list[str]) -> np.ndarray:
+        if self._reranker is None:
+            self._reranker = Reranker.load(self.settings.reranker)
+        return self._reranker.scores(question, texts)
 
     def _load_query_encoder(self) -> Embedder | onnx_encoder.OnnxEncoder:
         """The ONNX export when the index has one: no torch import, a fraction of the start-up time."""

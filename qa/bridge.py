@@ -59,12 +59,21 @@ def merge_aliases(maps: Iterable[dict[str, list[str]]]) -> dict[str, list[str]]:
     return dict(merged)
 
 
+BRIDGES = ("aliases", "dictionary", "sounds", "cognates")
+
+
 class Bridge:
     """Expands a question's terms with weighted terms in other languages."""
 
-    def __init__(self, aliases: dict[str, list[str]], lexicon: dict[str, list[str]] | None = None):
+    def __init__(
+        self,
+        aliases: dict[str, list[str]],
+        lexicon: dict[str, list[str]] | None = None,
+        enabled: Iterable[str] = BRIDGES,
+    ):
         self.aliases = aliases
         self.lexicon = lexicon or {}
+        self.enabled = frozenset(enabled)
 
     def alternatives(self, question: str, terms: list[str]) -> list[list[dict[str, float]]]:
         """For each bridged word of the question, its translations as weighted terms.
@@ -86,17 +95,20 @@ class Bridge:
             if group:
                 groups.append(group)
 
-        for term in dict.fromkeys(terms):
-            add(self.aliases.get(term, ()), ALIAS_WEIGHT)
-        if self.lexicon:
+        if "aliases" in self.enabled:
+            for term in dict.fromkeys(terms):
+                add(self.aliases.get(term, ()), ALIAS_WEIGHT)
+        if "dictionary" in self.enabled:
             for key in _phrases(question):
                 add(self.lexicon.get(key, ()), LEXICON_WEIGHT)
+        if "sounds" in self.enabled:
             for word in re.findall(r"[A-Za-z]{4,}", question):
                 if word.lower() not in STOP_WORDS:
                     add(self.lexicon.get(SOUND_PREFIX + english_skeleton(word), ()), LEXICON_WEIGHT)
-        content = " ".join(word for word in question.split() if word.lower().strip("?.,!:;") not in STOP_WORDS)
-        for key in dict.fromkeys(cognate_keys(content)):
-            groups.append([{key: COGNATE_WEIGHT}])
+        if "cognates" in self.enabled:
+            content = " ".join(word for word in question.split() if word.lower().strip("?.,!:;") not in STOP_WORDS)
+            for key in dict.fromkeys(cognate_keys(content)):
+                groups.append([{key: COGNATE_WEIGHT}])
         return groups
 
     def expand(self, question: str, terms: list[str]) -> dict[str, float]:

@@ -40,6 +40,10 @@ class Settings(BaseModel):
         description="Index Chinese and Korean text with English word glosses, for English-only models; "
         "turn off for a multilingual model.",
     )
+    bridges: list[Literal["aliases", "dictionary", "sounds", "cognates"]] = Field(
+        default_factory=lambda: ["aliases", "dictionary", "sounds", "cognates"],
+        description="Cross-lingual query bridges to use (comma-separated in QA_BRIDGES); empty for none.",
+    )
     reranker: str | None = Field(None, description="Optional CrossEncoder name or path; off by default.")
     abstain_below: float = Field(
         0.0, description="Evidence score under which the bot says the documents do not answer."
@@ -61,7 +65,7 @@ class Settings(BaseModel):
     )
     feedback_log: Path = Field(Path("feedback.jsonl"), description="JSONL file the Slack 👍/👎 votes are appended to.")
 
-    @field_validator("slack_channels", mode="before")
+    @field_validator("slack_channels", "bridges", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         """Environment variables are strings, so a list arrives as ``C1,C2``."""
