@@ -43,6 +43,10 @@ Model = Annotated[
 ]
 Corpus = Annotated[Optional[Path], typer.Option("--corpus", help="Corpus folder [default: corpus]", show_default=False)]
 Retriever = Annotated[Optional[str], typer.Option("--retriever", help="dense, lexical or hybrid [default: hybrid]", show_default=False)]
+RerankerOption = Annotated[
+    Optional[str],
+    typer.Option("--reranker", help="CrossEncoder name or local path to reorder the candidates [default: none]", show_default=False),
+]
 Config = Annotated[Optional[Path], typer.Option("--config", help="Config file [default: ./qa.toml or $QA_CONFIG]", show_default=False)]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 NoLLM = Annotated[bool, typer.Option("--no-llm", help="Answer extractively even when an LLM is configured.")]
@@ -115,12 +119,13 @@ def ask(
     index_dir: IndexDir = None,
     model: Model = None,
     retriever: Retriever = None,
+    reranker: RerankerOption = None,
     config: Config = None,
     no_llm: NoLLM = False,
 ) -> None:
     """Answer a question from the documents, with citations (streamed when an LLM writes it)."""
     with user_errors():
-        settings = load_settings(config, no_llm, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, top_k=k)
+        settings = load_settings(config, no_llm, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, reranker=reranker, top_k=k)
         bot = open_bot(settings)
         if as_json:
             print(bot.ask(question).model_dump_json(indent=2))
@@ -137,12 +142,13 @@ def chat(
     index_dir: IndexDir = None,
     model: Model = None,
     retriever: Retriever = None,
+    reranker: RerankerOption = None,
     config: Config = None,
     no_llm: NoLLM = False,
 ) -> None:
     """Talk with the documents: follow-up questions are read against the conversation."""
     with user_errors():
-        settings = load_settings(config, no_llm, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, top_k=k)
+        settings = load_settings(config, no_llm, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, reranker=reranker, top_k=k)
         bot = open_bot(settings)
         Repl(bot.conversation(), out, err, settings.chat_history_file).run()
 
@@ -155,12 +161,13 @@ def evaluate(
     index_dir: IndexDir = None,
     model: Model = None,
     retriever: Retriever = None,
+    reranker: RerankerOption = None,
     config: Config = None,
 ) -> None:
     """Run every question of a golden file and report hit@1, hit@5, MRR@10 and answer checks."""
     with user_errors():
         cases = load_golden(golden)
-        settings = load_settings(config, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever)
+        settings = load_settings(config, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, reranker=reranker)
         with progress_bar() as progress:
             bot = Bot.load(settings, progress=progress)
             results = bot.evaluate(cases, progress=progress)
@@ -238,13 +245,14 @@ def serve(
     index_dir: IndexDir = None,
     model: Model = None,
     retriever: Retriever = None,
+    reranker: RerankerOption = None,
     config: Config = None,
 ) -> None:
     """Serve the HTTP API: POST /ask, POST /chat, GET /healthz; OpenAPI docs at /docs."""
     from qa.http import create_app, serve as run_server
 
     with user_errors():
-        settings = load_settings(config, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever)
+        settings = load_settings(config, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, reranker=reranker)
         bot = load_warm_bot(settings)
         run_server(create_app(bot), host, port)
 
@@ -258,6 +266,7 @@ def slack(
     index_dir: IndexDir = None,
     model: Model = None,
     retriever: Retriever = None,
+    reranker: RerankerOption = None,
     config: Config = None,
 ) -> None:
     """Run the Slack bot: Socket Mode with SLACK_APP_TOKEN, or --http with SLACK_SIGNING_SECRET."""
@@ -265,7 +274,7 @@ def slack(
         from qa.slack import SlackConfig
 
         slack_config = SlackConfig.from_env("http" if http else "socket")
-        settings = load_settings(config, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever)
+        settings = load_settings(config, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, reranker=reranker)
         from qa import slack_app
         from qa.http import serve as run_server
 

@@ -57,27 +57,38 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 def load_sentence_transformer(name: str) -> "SentenceTransformer":
     """Load from a local path or the local cache; download only when the hub is reachable."""
     from sentence_transformers import SentenceTransformer
+
+    return load_offline_first(SentenceTransformer, name, "model")
+
+
+def load_offline_first(kind, name: str, setting: str):
+    """A sentence-transformers model (``kind``: SentenceTransformer or CrossEncoder) by name or path.
+
+    A local folder or the local cache is used as it is; the hub is tried only
+    when reachable, so an offline machine gets a one-line error at once
+    instead of a minute of retries.
+    """
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
     resolved = resolve_model(name)
     if Path(resolved).exists():
         try:
-            return SentenceTransformer(resolved, device="cpu")
+            return kind(resolved, device="cpu")
         except Exception as err:  # a folder that is not a model: say so, whatever broke
             raise ModelError(f"cannot load model from {resolved}: {err}") from None
     try:
-        return SentenceTransformer(resolved, device="cpu", local_files_only=True)
+        return kind(resolved, device="cpu", local_files_only=True)
     except Exception:
         pass
     if not _hub_reachable():
         raise ModelError(
             f"model {name!r} is not on this machine and the Hugging Face hub is unreachable: "
-            f"pass a local folder with --model (or QA_MODEL), or download it where the hub is reachable "
+            f"pass a local folder with --{setting} (or QA_{setting.upper()}), or download it where the hub is reachable "
             f"(huggingface-cli download {name}) and copy the cache over"
         )
     try:
-        return SentenceTransformer(resolved, device="cpu")
+        return kind(resolved, device="cpu")
     except Exception as err:
         raise ModelError(f"cannot load model {name!r}: {err}") from None
 

@@ -16,9 +16,11 @@ from typing import Literal
 import numpy as np
 
 from qa.bridge import Bridge
+from qa.gloss import english_view
 from qa.index import StoredIndex
 from qa.lexical import BM25, analyze, analyze_query
 from qa.models import Passage
+from qa.rerank import RERANK_POOL
 
 Mode = Literal["dense", "lexical", "hybrid"]
 
@@ -94,9 +96,11 @@ class Retriever:
         encode_query: Callable[[str], np.ndarray],
         mode: Mode = "hybrid",
         bridge: Bridge | None = None,
+        rerank: Callable[[str, list[str]], np.ndarray] | None = None,
     ):
         self.stored = stored
         self.bridge = bridge
+        self.rerank = rerank
         self.encode_query = encode_query
         self.mode = mode
         self._bm25: BM25 | None = None
@@ -169,6 +173,10 @@ class Retriever:
         if not self.stored.chunks:
             return []
         positions, scores = self.candidates(question, k)
+        if self.rerank is not None:
+            pool = [int(positions[p]) for p in top_k(scores, max(k, RERANK_POOL))]
+            positions = np.asarray(pool, dtype=np.int64)
+            scores = self.rerank(question, [self.model_text(p) for p in pool])
         passages = []
         for rank, best in enumerate(top_k(scores, k), start=1):
             position = int(positions[best])
@@ -187,3 +195,8 @@ class Retriever:
                 )
             )
         return passages
+
+    def model_text(self, position: int) -> str:
+        """What the models read for a chunk: its English glosses where it has them, else its text."""
+        chunk, glosses = self.stored.chunks[position], self.stored.glosses[position]
+        return english_view(glosses, chunk.text) if glosses else chunk.text

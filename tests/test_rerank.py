@@ -1,0 +1,97 @@
+"""The optional cross-encoder: loaded by path, squashed to (0, 1), and the order it gives is the order shown."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from qa import index as index_store
+from qa.bot import Bot
+from qa.cli import app
+from qa.errors import ModelError
+from qa.rerank import RERANK_POOL, Reranker
+from qa.retrieve import Retriever
+
+from conftest import CORPUS, HEADLINE
+
+
+@pytest.fixture(scope="module")
+def tiny_cross_encoder(tmp_path_factory) -> Path:
+    """A random two-layer BERT with one output label, saved as a CrossEncoder folder."""
+    import torch
+    from sentence_transformers import CrossEncoder
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-cross-encoder")
+    vocab = {token: i for i, token in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "nist", "korea", "sign", "?"])}
+    backend = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    backend.normalizer = normalizers.BertNormalizer(lowercase=True)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]", model_max_length=64
+    )
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, max_position_embeddings=64, num_labels=1
+    )
+    BertForSequenceClassification(config).save_pretrained(folder / "hf")
+    tokenizer.save_pretrained(folder / "hf")
+    CrossEncoder(str(folder / "hf"), device="cpu").save(str(folder / "ce"))
+    return folder / "ce"
+
+
+class TestReranker:
+    def test_run_scores_each_text_between_zero_and_one(self, tiny_cross_encoder):
+        scores = Reranker.load(str(tiny_cross_encoder)).scores("nist sign korea?", ["nist korea", "sign", "unknown words"])
+        assert scores.shape == (3,) and np.all((scores > 0) & (scores < 1))
+        assert len(set(scores.round(6))) > 1  # the texts are read, not ignored
+
+    def test_run_no_texts(self, tiny_cross_encoder):
+        assert Reranker.load(str(tiny_cross_encoder)).scores("nist?", []).shape == (0,)
+
+    def test_run_unloadable_model_is_one_clear_error(self, tmp_path):
+        with pytest.raises(ModelError, match="--reranker"):
+            Reranker.load("no-such-org/no-such-cross-encoder")
+        with pytest.raises(ModelError, match="cannot load model from"):
+            Reranker.load(str(tmp_path))
+
+
+class TestRetrieverWithReranker:
+    def test_run_reranked_order_and_scores_are_the_rerankers(self, bot: Bot, index_dir):
+        stored = index_store.read(index_dir)
+        seen: list[list[str]] = []
+
+        def reverse_the_pool(question: str, texts: list[str]) -> np.ndarray:
+            seen.append(texts)
+            return np.arange(1, len(texts) + 1, dtype=np.float32) / 100
+
+        plain = Retriever(stored, bot._encode_query, "hybrid").search(HEADLINE, RERANK_POOL)
+        reranked = Retriever(stored, bot._encode_query, "hybrid", rerank=reverse_the_pool).search(HEADLINE, 3)
+        assert len(seen) == 1 and len(seen[0]) == RERANK_POOL
+        assert [p.score for p in reranked] == pytest.approx([0.20, 0.19, 0.18])
+        assert [(p.source, p.char_start) for p in reranked] == [(p.source, p.char_start) for p in plain[::-1][:3]]
+
+    def test_run_glossed_chunks_are_read_in_english(self, bot: Bot, index_dir):
+        stored = index_store.read(index_dir)
+        texts: list[str] = []
+        retriever = Retriever(stored, bot._encode_query, "hybrid", rerank=lambda q, t: texts.extend(t) or np.zeros(len(t)))
+        retriever.search(HEADLINE, 5)
+        assert any("letter of intent" in text for text in texts)
+        assert not any("협력의향서" in text for text in texts)
+
+
+def test_cli_ask_with_a_reranker(tmp_path, tiny_cross_encoder, index_dir):
+    result = CliRunner().invoke(
+        app, ["ask", HEADLINE, "--json", "--reranker", str(tiny_cross_encoder), "--index-dir", str(index_dir), "--corpus", str(CORPUS)]
+    )
+    assert result.exit_code == 0, result.output
+    passages = json.loads(result.stdout)["passages"]
+    assert passages and all(0 < p["score"] < 1 for p in passages)
