@@ -1,0 +1,92 @@
+"""English glosses of Chinese and Korean words: the dictionaries, the alignment, and what the index keeps."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, strategies as st
+
+from qa import index as index_store
+from qa.bot import Bot
+from qa.errors import BadIndexError
+from qa.gloss import GLOSSER, Glossary, GlossedWord, english_view, romanise, words_within
+from qa.settings import Settings
+
+from conftest import CORPUS, KOREAN
+
+CJK = re.compile(r"[\u3400-\u9fff\uac00-\ud7a3]")
+
+
+@pytest.fixture(scope="module")
+def glossary() -> Glossary:
+    return Glossary.load()
+
+
+def glossed(glossary: Glossary, text: str) -> dict[str, str]:
+    return {text[start:end]: english for start, end, english in glossary.gloss(text)}
+
+
+class TestGlossary:
+    def test_run_chinese_words_read_in_english(self, glossary):
+        words = glossed(glossary, "美日签订数字贸易协定")
+        assert "sign" in words["签订"]
+        assert "trade" in " ".join(words.values()) and "agreement" in " ".join(words.values())
+
+    def test_run_sino_korean_words_read_through_their_characters(self, glossary):
+        words = glossed(glossary, "한국산업기술진흥원은 협력의향서를 체결했다.")
+        assert words["기술"] == "technology"
+        assert words["의향서"] == "letter of intent"
+        assert "한국" in words
+
+    def test_run_loanwords_by_sound(self, glossary):
+        assert [glossary.loanword(w) for w in ("포럼", "파트너십", "세미나", "워싱턴")] == ["forum", "partnership", "seminar", "washington"]
+
+    def test_run_names_stay_unglossed(self, glossary):
+        assert glossary.loanword("로카시오") is None  # Locascio shares its consonants with no common word
+        assert "민병주" not in glossed(glossary, "민병주 원장은 말했다.")
+        assert not any(w in "菅义伟" for w in glossed(glossary, "拜登和菅义伟启动了CoRe。"))
+
+    def test_run_calendar_units_after_numerals(self, glossary):
+        words = glossary.gloss("2019年10月")
+        assert [w.english for w in words] == ["year", "month"]
+
+    def test_run_other_scripts_are_left_alone(self, glossary):
+        assert glossary.gloss("Der Mond und die NASA.") == []
+
+    def test_run_romanisation(self):
+        assert romanise("포럼") == "poreom" and romanise("한국") == "hanguk"
+
+
+class TestAlignment:
+    @given(st.lists(st.tuples(st.integers(0, 200), st.integers(1, 5)), max_size=30), st.integers(0, 220), st.integers(0, 60))
+    def test_run_words_within_a_range_keep_their_text(self, spans, start, length):
+        words = sorted({GlossedWord(s, s + n, f"w{s}") for s, n in spans})
+        end = start + length
+        inside = words_within(words, start, end)
+        assert inside == [GlossedWord(w.start - start, w.end - start, w.english) for w in words if w.start >= start and w.end <= end]
+
+    def test_run_english_view_keeps_latin_words_in_place(self):
+        text = "KIAT와 NIST가 협력의향서(LOI)를 체결"
+        words = [GlossedWord(14, 17, "letter of intent"), GlossedWord(24, 26, "conclude")]
+        assert [text[w.start : w.end] for w in words] == ["의향서", "체결"]
+        assert english_view(words, text) == "KIAT NIST letter of intent LOI conclude"
+
+
+class TestIndexedGlosses:
+    def test_run_every_stored_gloss_renders_cjk_words_of_its_chunk(self, index_dir):
+        stored = index_store.read(index_dir)
+        assert stored.manifest.glosser == GLOSSER
+        for chunk, words in zip(stored.chunks, stored.glosses):
+            for start, end, english in words:
+                assert 0 <= start < end <= len(chunk.text) and CJK.search(chunk.text[start:end]) and english
+        korean = [words for chunk, words in zip(stored.chunks, stored.glosses) if chunk.source == KOREAN]
+        assert all(korean) and not any(w for c, w in zip(stored.chunks, stored.glosses) if c.source.startswith("000_"))
+
+    def test_run_glosses_off_is_another_recipe(self, tmp_path):
+        settings = Settings(corpus_dir=CORPUS, index_dir=tmp_path / "index", glosses=False)
+        Bot.index(settings)
+        stored = index_store.read(settings.index_dir)
+        assert stored.manifest.glosser == "off" and not any(stored.glosses)
+        with pytest.raises(BadIndexError, match="glosser"):
+            Bot.load(settings.model_copy(update={"glosses": True}))
