@@ -42,7 +42,7 @@ class Settings(BaseModel):
     )
     bridges: list[Literal["aliases", "dictionary", "sounds", "cognates"]] = Field(
         default_factory=lambda: ["aliases", "dictionary", "sounds", "cognates"],
-        description="Cross-lingual query bridges to use (comma-separated in QA_BRIDGES); empty for none.",
+        description="Cross-lingual query bridges to use (comma-separated in QA_BRIDGES, or none).",
     )
     reranker: str | None = Field(None, description="Optional CrossEncoder name or path; off by default.")
     abstain_below: float = Field(
@@ -68,9 +68,9 @@ class Settings(BaseModel):
     @field_validator("slack_channels", "bridges", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
-        """Environment variables are strings, so a list arrives as ``C1,C2``."""
+        """Environment variables are strings, so a list arrives as ``C1,C2`` (or ``none``)."""
         if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
+            return [part.strip() for part in value.split(",") if part.strip() and part.strip().lower() != "none"]
         return value
 
     @classmethod

@@ -34,3 +34,14 @@ def test_bad_values_are_one_line_errors(tmp_path, monkeypatch):
         Settings.load(bad)
     with pytest.raises(SettingsError, match="not found"):
         Settings.load(tmp_path / "missing.toml")
+
+
+def test_bridges_from_the_environment(monkeypatch):
+    assert Settings.load().bridges == ["aliases", "dictionary", "sounds", "cognates"]
+    monkeypatch.setenv("QA_BRIDGES", "aliases, cognates")
+    assert Settings.load().bridges == ["aliases", "cognates"]
+    monkeypatch.setenv("QA_BRIDGES", "none")
+    assert Settings.load().bridges == []
+    monkeypatch.setenv("QA_BRIDGES", "telepathy")
+    with pytest.raises(SettingsError, match="bridges"):
+        Settings.load()
