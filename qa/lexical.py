@@ -5,19 +5,21 @@ The English-only embedding model cannot see that "NIST" in a question and
 normalised so that surface variants meet: case, width (``ＮＩＳＴ``),
 hyphenated codes (``F-35`` ~ ``F35``) and digit grouping (``2,000`` ~ ``2000``).
 Chinese and Korean runs, which have no spaces between words, become
-overlapping character bigrams; Latin words are lower-cased and lightly stemmed.
+overlapping character bigrams; Latin words are lower-cased and stemmed (Snowball's English).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
 from collections import Counter, defaultdict
 
 import numpy as np
+import snowballstemmer
 
-ANALYZER = "bigram-v3"
+ANALYZER = "bigram-snowball-v4"
 # Latin words of this many letters or more also index their first letters, folded:
 # cognates across languages share them ("Astronauten" ~ "astronauts", "Technologie"
 # ~ "technology"), and the bridge looks them up as a weaker, cross-lingual match.
@@ -48,21 +50,19 @@ STOP_WORDS = frozenset(
     """.split()
 )
 
-_SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "es", "ed", "ly", "s")
-
-
 def normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
+@functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A tiny suffix stripper: "agreements" ~ "agreement", "signed" ~ "sign"."""
+    """Snowball's English stemmer, so that a question's "cooperation" meets a dictionary's "cooperate"."""
     if not word.isascii() or not word.isalpha():
         return word
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)] + ("y" if suffix in ("ies", "ied") else "")
-    return word
+    return _ENGLISH_STEMMER.stemWord(word)
+
+
+_ENGLISH_STEMMER = snowballstemmer.stemmer("english")
 
 
 def _latin_terms(run: str) -> list[str]:

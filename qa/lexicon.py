@@ -27,7 +27,7 @@ from qa.lexical import stem
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 MAX_TRANSLATIONS = 8
 # Languages whose CLDR country and language names are looked for in a corpus.
 NAME_LANGUAGES = ("de", "fr", "es", "it", "nl", "zh", "zh_Hant", "ja", "ko", "ru")
