@@ -25,7 +25,7 @@ from qa.embed import Embedder
 from qa.errors import BadIndexError, CorpusError, LLMError, QuestionError
 from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
 from qa.followup import Reading, read
-from qa.gloss import GLOSSER, Glossary, english_view, words_within
+from qa.gloss import GLOSSER, english_view, gloss_in_background, words_within
 from qa.language import detect
 from qa.ingest import read_documents
 from qa.lexicon import build as build_lexicon
@@ -169,17 +169,20 @@ class Bot:
                 return IndexReport(len(documents), 0, 0, 0, manifest.chunk_count, 0, time.perf_counter() - started, index_dir)
             previous = index_store.read(index_dir) if manifest is not None else None
 
+            glossing = gloss_in_background({d.source: d.text for d in changes.to_embed} if settings.glosses else {})
             embedder = Embedder.load(settings.model)
             max_tokens = min(settings.chunk_tokens, embedder.max_tokens - 2)
-            glossary = Glossary.load() if settings.glosses else None
             fresh_chunks: dict[str, list[Chunk]] = {}
-            fresh_glosses: dict[str, list[list]] = {}
             for number, document in enumerate(changes.to_embed, start=1):
-                chunks = chunk_document(document, max_tokens, settings.chunk_overlap_tokens, embedder.count_tokens)
-                words = glossary.gloss(document.text) if glossary else []
-                fresh_chunks[document.source] = chunks
-                fresh_glosses[document.source] = [words_within(words, c.char_start, c.char_end) for c in chunks]
+                fresh_chunks[document.source] = chunk_document(
+                    document, max_tokens, settings.chunk_overlap_tokens, embedder.count_tokens
+                )
                 progress("chunking", number, len(changes.to_embed))
+            words = glossing.result()
+            fresh_glosses = {
+                source: [words_within(words.get(source, []), c.char_start, c.char_end) for c in chunks]
+                for source, chunks in fresh_chunks.items()
+            }
             # The model reads a chunk's English glosses where it has them: an English-only
             # model cannot read the Chinese or Korean text itself.
             texts = [

@@ -30,7 +30,11 @@ import logging
 import os
 import pickle
 import bisect
+import functools
+import multiprocessing
 import re
+from collections.abc import Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -141,6 +145,39 @@ def _longest_entries(word: str, dictionary: dict[str, str]) -> list[tuple[int, i
         else:
             position += 1
     return found
+
+
+def gloss_in_background(texts: Mapping[str, str]) -> Future:
+    """Gloss ``{source: text}`` in another process, whose result is ``{source: [GlossedWord]}``.
+
+    Glossing takes seconds (Kiwi's model, jieba's dictionary) and so does
+    loading the embedding model; in two processes they overlap. The worker is
+    spawned rather than forked, since the caller may already run torch's
+    threads, and it stays for the process's later builds with its
+    dictionaries loaded.
+    """
+    global _GLOSSER_PROCESS
+    wanted = {source: text for source, text in texts.items() if _HAN.search(text) or _HANGUL.search(text)}
+    if not wanted:
+        done: Future = Future()
+        done.set_result({})
+        return done
+    if _GLOSSER_PROCESS is None:
+        _GLOSSER_PROCESS = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    return _GLOSSER_PROCESS.submit(_gloss_all, wanted)
+
+
+_GLOSSER_PROCESS: ProcessPoolExecutor | None = None
+
+
+def _gloss_all(texts: Mapping[str, str]) -> dict[str, list[GlossedWord]]:
+    glossary = _glossary()
+    return {source: glossary.gloss(text) for source, text in texts.items()}
+
+
+@functools.cache
+def _glossary() -> Glossary:
+    return Glossary.load()
 
 
 def english_view(words: list[GlossedWord], text: str) -> str:
