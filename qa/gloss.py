@@ -45,8 +45,8 @@ from qa.lexicon import cache_dir, cedict_path, english_skeleton, hangul_skeleton
 log = logging.getLogger(__name__)
 
 # Recorded in each index: glosses that change ask for a rebuild.
-GLOSSER = "cedict-jieba-kiwi-v3"
-CACHE_VERSION = 3
+GLOSSER = "cedict-jieba-kiwi-v2"
+CACHE_VERSION = 2
 # Senses kept per dictionary word: two read better than one ("to unite in
 # common effort" alone hides "cooperate") and better than three, measured
 # on the seeds and XQuAD zh-en (benchmarks/crosslingual.py).
@@ -278,10 +278,7 @@ def _parse(source: Path) -> tuple[dict[str, str], dict[str, str], dict[str, str]
             if len(traditional) >= 2:
                 reading = hanja.translate(traditional, "substitution")
                 count = frequency(simplified) or 0
-                # A two-syllable reading of a word modern Chinese never uses is more
-                # likely a native Korean word (만남 "meeting" is not 男男).
-                attested = count > 0 or len(traditional) > 2
-                if attested and _HANGUL_WORD.fullmatch(reading) and count >= readings.get(reading, (-1, ""))[0]:
+                if _HANGUL_WORD.fullmatch(reading) and count >= readings.get(reading, (-1, ""))[0]:
                     readings[reading] = (count, english)
     loanwords: dict[str, list[str]] = {}
     for word in wordfreq.top_n_list("en", LOANWORD_VOCABULARY):  # the most frequent first
