@@ -25,12 +25,10 @@ Glossing runs at index time only; nothing here is imported to answer.
 
 from __future__ import annotations
 
-import gzip
-import logging
-import os
-import pickle
 import bisect
 import functools
+import gzip
+import logging
 import multiprocessing
 import re
 from collections.abc import Mapping
@@ -40,9 +38,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from qa.lexical import STOP_WORDS
-from qa.lexicon import cache_dir, cedict_path, english_skeleton, hangul_skeleton
+from qa.lexicon import cached, cedict_path, english_skeleton, hangul_skeleton, romanise
 
-log = logging.getLogger(__name__)
 
 # Recorded in each index: glosses that change ask for a rebuild.
 GLOSSER = "cedict-jieba-kiwi-v2"
@@ -92,19 +89,11 @@ class Glossary:
 
     @classmethod
     def load(cls) -> "Glossary":
-        """The parsed dictionaries, cached per machine: parsing CC-CEDICT takes seconds."""
+        """The parsed dictionaries, cached per machine."""
         source = cedict_path()
         if source is None:
             return cls({}, {}, {})
-        cache = cache_dir() / f"glossary-v{CACHE_VERSION}-{source.stat().st_size}.pickle"
-        if cache.is_file():
-            try:
-                return pickle.loads(cache.read_bytes())
-            except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-                log.warning("glossary cache %s unreadable; rebuilding it", cache)
-        glossary = cls(*_parse(source))
-        _write_cache(cache, glossary)
-        return glossary
+        return cached(f"glossary-v{CACHE_VERSION}-{source.stat().st_size}", lambda: cls(*_parse(source)))
 
     def gloss(self, text: str) -> list[GlossedWord]:
         """English renderings of the Chinese and Korean words of ``text``, in order."""
@@ -291,10 +280,6 @@ def _parse(source: Path) -> tuple[dict[str, str], dict[str, str], dict[str, str]
     return chinese, korean, loanwords
 
 
-# Revised Romanisation of Korean, by the parts of a Hangul syllable.
-_INITIALS = "g kk n d tt r m b pp s ss - j jj ch k t p h".split()
-_VOWELS = "a ae ya yae eo e yeo ye o wa wae oe yo u wo we wi yu eu ui i".split()
-_FINALS = "- k k k n n n t l l l l l l l l m p p t t ng t t k t p h".split()
 # Spellings that Korean hears alike, folded the same way on both sides.
 _SOUND_ALIKE = [
     ("r(?![aeiouy])", ""), ("tch", "s"), ("ch", "s"), ("sh", "s"), ("th", "t"), ("ph", "p"), ("ck", "k"), ("qu", "kw"),
@@ -302,17 +287,6 @@ _SOUND_ALIKE = [
     ("eo", "o"), ("eu", ""), ("ae", "e"), ("w", ""), ("y", "i"), ("d", "t"), ("g", "k"), ("b", "p"),
     (r"(.)\1+", r"\1"),
 ]
-
-
-def romanise(hangul: str) -> str:
-    """Revised Romanisation, syllable by syllable: 포럼 -> "poreom"."""
-    parts = []
-    for char in hangul:
-        code = ord(char) - 0xAC00
-        if not 0 <= code < 11172:
-            return ""
-        parts.append(_INITIALS[code // 588] + _VOWELS[code % 588 // 28] + _FINALS[code % 28])
-    return "".join(parts).replace("-", "")
 
 
 def _comparable(spelling: str) -> str:
@@ -330,13 +304,3 @@ def _edit_distance(a: str, b: str) -> int:
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
         previous = current
     return previous[-1]
-
-
-def _write_cache(cache: Path, glossary: Glossary) -> None:
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache.with_suffix(f".tmp{os.getpid()}")
-        temporary.write_bytes(pickle.dumps(glossary, protocol=pickle.HIGHEST_PROTOCOL))
-        os.replace(temporary, cache)
-    except OSError as err:
-        log.warning("cannot cache the glossary in %s: %s", cache.parent, err)

@@ -20,8 +20,9 @@ import os
 import pickle
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from qa.lexical import stem
 
@@ -73,12 +74,10 @@ def full_dictionary() -> list[tuple[tuple[str, ...], str, str, str | None]]:
     path = cedict_path()
     if path is None:
         return []
-    cache = cache_dir() / f"cedict-v{CACHE_VERSION}-{path.stat().st_size}.pickle"
-    if cache.is_file():
-        try:
-            return pickle.loads(cache.read_bytes())
-        except (OSError, pickle.UnpicklingError, EOFError):
-            log.warning("lexicon cache %s unreadable; rebuilding it", cache)
+    return cached(f"cedict-v{CACHE_VERSION}-{path.stat().st_size}", lambda: _parse_cedict(path))
+
+
+def _parse_cedict(path: Path) -> list[tuple[tuple[str, ...], str, str, str | None]]:
     entries = []
     with gzip.open(path, "rt", encoding="utf-8") as lines:
         for line in lines:
@@ -105,14 +104,29 @@ def full_dictionary() -> list[tuple[tuple[str, ...], str, str, str | None]]:
             if keys:
                 reading = None if pinyin[:1].isupper() else _korean_reading(traditional)
                 entries.append((tuple(sorted(keys)), simplified, traditional, reading))
+    return entries
+
+
+T = TypeVar("T")
+
+
+def cached(name: str, build: Callable[[], T]) -> T:
+    """``build()``, pickled in the cache folder under ``name``: parsing a dictionary takes seconds."""
+    cache = cache_dir() / f"{name}.pickle"
+    if cache.is_file():
+        try:
+            return pickle.loads(cache.read_bytes())
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+            log.warning("cache %s unreadable; rebuilding it", cache)
+    value = build()
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         temporary = cache.with_suffix(f".tmp{os.getpid()}")
-        temporary.write_bytes(pickle.dumps(entries, protocol=pickle.HIGHEST_PROTOCOL))
+        temporary.write_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
         os.replace(temporary, cache)
     except OSError as err:
-        log.warning("cannot cache the lexicon in %s: %s", cache.parent, err)
-    return entries
+        log.warning("cannot cache %s in %s: %s", name, cache.parent, err)
+    return value
 
 
 def _substrings(texts: Iterable[str], run: re.Pattern) -> set[str]:
@@ -196,15 +210,38 @@ def _collapse(classes: str) -> str:
     return re.sub(r"(.)\1+", r"\1", classes.replace("_", ""))
 
 
-def hangul_skeleton(word: str) -> str:
-    """Consonant classes of Hangul syllables: 포럼 -> "plm", 파트너십 -> "ptnsp"."""
-    classes = []
+def hangul_parts(word: str) -> list[tuple[int, int, int]] | None:
+    """(initial, vowel, final) indices of each Hangul syllable; None if any character is not one."""
+    parts = []
     for char in word:
         code = ord(char) - 0xAC00
         if not 0 <= code < 11172:
-            return ""
-        classes.append(_INITIALS[code // 588] + _FINALS[code % 28])
-    return _collapse("".join(classes))
+            return None
+        parts.append((code // 588, code % 588 // 28, code % 28))
+    return parts
+
+
+def hangul_skeleton(word: str) -> str:
+    """Consonant classes of Hangul syllables: 포럼 -> "plm", 파트너십 -> "ptnsp"."""
+    parts = hangul_parts(word)
+    if parts is None:
+        return ""
+    return _collapse("".join(_INITIALS[initial] + _FINALS[final] for initial, _, final in parts))
+
+
+# Revised Romanisation of Korean, by the parts of a Hangul syllable.
+_ROMAN_INITIALS = "g kk n d tt r m b pp s ss - j jj ch k t p h".split()
+_ROMAN_VOWELS = "a ae ya yae eo e yeo ye o wa wae oe yo u wo we wi yu eu ui i".split()
+_ROMAN_FINALS = "- k k k n n n t l l l l l l l l m p p t t ng t t k t p h".split()
+
+
+def romanise(hangul: str) -> str:
+    """Revised Romanisation, syllable by syllable: 포럼 -> "poreom"; "" for other text."""
+    parts = hangul_parts(hangul)
+    if parts is None:
+        return ""
+    spelled = "".join(_ROMAN_INITIALS[i] + _ROMAN_VOWELS[v] + _ROMAN_FINALS[f] for i, v, f in parts)
+    return spelled.replace("-", "")
 
 
 def english_skeleton(word: str) -> str:

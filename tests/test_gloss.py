@@ -10,7 +10,8 @@ from hypothesis import given, strategies as st
 from qa import index as index_store
 from qa.bot import Bot
 from qa.errors import BadIndexError
-from qa.gloss import GLOSSER, Glossary, GlossedWord, english_view, romanise, words_within
+from qa.gloss import GLOSSER, Glossary, GlossedWord, english_view, words_within
+from qa.lexicon import romanise
 from qa.settings import Settings
 
 from conftest import CORPUS, KOREAN

@@ -20,7 +20,7 @@ from qa.cli import app
 from qa.chunk import split_sentences
 from qa.embed import Embedder
 from qa.evaluate import load_golden
-from conftest import CORPUS as SEEDS, HEADLINE, REPO as ROOT
+from conftest import CORPUS as SEEDS, HEADLINE, REPO as ROOT, tiny_tokenizer
 
 HEAVY = ("torch", "transformers", "sentence_transformers")
 XQUAD = ROOT.parent / "shared" / "bench" / "xquad"
@@ -159,23 +159,13 @@ def tiny_model(tmp_path_factory) -> Path:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules.transformer import Transformer
     from sentence_transformers.sentence_transformer.modules import Dense, Normalize, Pooling
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+    from transformers import BertConfig, BertModel
 
     folder = tmp_path_factory.mktemp("tiny-model")
     words = sorted({w for text in TINY_CORPUS.values() for w in re.findall(r"\w+|[^\w\s]", text.lower())} | {"query", "passage", ":", "which", "river", "?"})
-    vocab = {token: i for i, token in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words])}
-    backend = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
-    backend.normalizer = normalizers.BertNormalizer(lowercase=True)
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]", model_max_length=64
-    )
+    tokenizer = tiny_tokenizer(words)
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, max_position_embeddings=64)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, max_position_embeddings=64)
     BertModel(config).save_pretrained(folder / "hf")
     tokenizer.save_pretrained(folder / "hf")
     modules = [

@@ -16,7 +16,7 @@ from qa.errors import ModelError
 from qa.rerank import RERANK_POOL, Reranker
 from qa.retrieve import Retriever
 
-from conftest import CORPUS, HEADLINE
+from conftest import CORPUS, HEADLINE, tiny_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -24,23 +24,13 @@ def tiny_cross_encoder(tmp_path_factory) -> Path:
     """A random two-layer BERT with one output label, saved as a CrossEncoder folder."""
     import torch
     from sentence_transformers import CrossEncoder
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+    from transformers import BertConfig, BertForSequenceClassification
 
     folder = tmp_path_factory.mktemp("tiny-cross-encoder")
-    vocab = {token: i for i, token in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "nist", "korea", "sign", "?"])}
-    backend = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
-    backend.normalizer = normalizers.BertNormalizer(lowercase=True)
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]", model_max_length=64
-    )
+    tokenizer = tiny_tokenizer(["nist", "korea", "sign", "?"])
     torch.manual_seed(0)
     config = BertConfig(
-        vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, max_position_embeddings=64, num_labels=1
+        vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, max_position_embeddings=64, num_labels=1
     )
     BertForSequenceClassification(config).save_pretrained(folder / "hf")
     tokenizer.save_pretrained(folder / "hf")
