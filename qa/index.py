@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import shutil
 import uuid
@@ -40,12 +41,19 @@ DENSE = "dense.faiss"
 LEXICAL = "lexical.json"
 ALIASES = "aliases.json"
 LEXICON = "lexicon.json"
-# Past this many chunks, ``ann="auto"`` stores an HNSW graph instead of a flat
-# index. Exact search grows with the corpus (about 65 ms a question at 200,000
-# chunks on 2 cores, benchmarks/bench.py --ann) while HNSW stays near 2 ms, but
-# HNSW builds slowly (minutes at that size) and approximates: small corpora
-# keep exact search.
-HNSW_FROM_CHUNKS = 200_000
+# Past this many chunks, ``ann="auto"`` stores IVF-PQ instead of a flat index:
+# exact search costs time in proportion to the corpus (about 6 ms a question
+# at 50,000 chunks on 2 cores, 120 ms at 1,000,000; benchmarks/bench.py --ann)
+# and is worth its exactness only while that stays a few milliseconds.
+IVF_FROM_CHUNKS = 50_000
+IVF_VECTORS_PER_LIST = 1000
+IVF_PROBES_PER_SQRT_LIST = 7
+PQ_BITS = 4  # fast-scan codes: 16 centroids a subquantizer, compared in SIMD registers
+PQ_DIMENSIONS_PER_CODE = 4
+# k-means is trained on a sample: this many vectors per list, and per codebook centroid.
+TRAINING_PER_CENTROID = 64
+# Candidates the codes propose per result asked for, rescored on the exact vectors.
+IVF_REFINE_FACTOR = 10
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 128
 # Above the retriever's candidate pool (100): HNSW returns at most efSearch results.
@@ -157,15 +165,86 @@ def _reason(err: Exception) -> str:
     return str(err).splitlines()[0][:200] if str(err) else type(err).__name__
 
 
-def dense_index(vectors: np.ndarray, dimension: int, ann: str = "auto"):
-    """Exact inner-product search, or an HNSW graph (``ann``: auto, flat or hnsw).
+def dense_kind(chunks: int, ann: str) -> str:
+    """The dense index ``write`` stores for this many chunks under the ``ann`` setting.
 
-    Both keep the vectors themselves, so ``read`` recovers them for the next
+    ``auto`` keeps exact search while it is cheap and takes IVF-PQ from
+    ``IVF_FROM_CHUNKS``: at a million vectors it builds in seconds where HNSW
+    takes many minutes, and its codes add 48 bytes a vector to the exact
+    vectors where HNSW's graph adds about 260. IVF-PQ learns its codebooks
+    from the vectors, so a corpus with fewer vectors than a codebook has
+    centroids stays exact.
+    """
+    if ann == "auto":
+        ann = "ivf" if chunks >= IVF_FROM_CHUNKS else "flat"
+    if ann == "ivf" and chunks < 2**PQ_BITS:
+        return "flat"
+    return ann
+
+
+def ivf_lists(chunks: int) -> int:
+    """Inverted lists of about a thousand vectors each.
+
+    A question scans a share of the lists (``ivf_probes``) plus every list's
+    centroid; lists this size keep the centroid scan negligible up to a few
+    million chunks and the k-means training that finds them to seconds.
+    """
+    return max(1, round(chunks / IVF_VECTORS_PER_LIST))
+
+
+def ivf_probes(lists: int) -> int:
+    """Lists scanned per question: seven times the square root of their count, or all of them.
+
+    The share of lists that recall@10 >= 0.95 needs falls as the corpus grows:
+    on the synthetic vectors of benchmarks/bench.py --ann it was 40% of 50
+    lists, 30% of 200 and under 20% of 1,000, about as 1/sqrt(lists) falls.
+    Seven times the square root meets each with a margin; scanning 4-bit codes
+    is cheap enough that a small corpus is scanned whole.
+    """
+    return min(lists, math.ceil(IVF_PROBES_PER_SQRT_LIST * math.sqrt(lists)))
+
+
+def pq_subquantizers(dimension: int) -> int:
+    """About four dimensions per 4-bit code, 48 bytes a 384-d vector; the count must divide the dimension."""
+    return max(m for m in range(1, max(1, dimension // PQ_DIMENSIONS_PER_CODE) + 1) if dimension % m == 0)
+
+
+def _ivf_pq(vectors: np.ndarray, dimension: int):
+    """IVF-PQ codes propose candidates; the exact vectors beside them rescore them.
+
+    Keeping the exact vectors in the index lets ``read`` recover them like
+    any other kind's, and makes its results exact scores, ordered as flat
+    search would order them.
+    """
+    import faiss
+
+    lists = ivf_lists(len(vectors))
+    codes = faiss.IndexIVFPQFastScan(
+        faiss.IndexFlatIP(dimension), dimension, lists, pq_subquantizers(dimension), PQ_BITS, faiss.METRIC_INNER_PRODUCT
+    )
+    codes.nprobe = ivf_probes(lists)
+    # A small corpus has fewer vectors than faiss wants for training and would
+    # print a warning per codebook; its candidates cover it whole anyway.
+    codes.cp.min_points_per_centroid = codes.pq.cp.min_points_per_centroid = 1
+    index = faiss.IndexRefineFlat(codes)
+    index.k_factor = IVF_REFINE_FACTOR
+    sample = TRAINING_PER_CENTROID * max(lists, 2**PQ_BITS)
+    index.train(vectors[:: max(1, len(vectors) // sample)])
+    return index
+
+
+def dense_index(vectors: np.ndarray, dimension: int, ann: str = "auto"):
+    """Exact inner-product search, IVF-PQ or an HNSW graph, as ``dense_kind`` decides.
+
+    Each keeps the vectors themselves, so ``read`` recovers them for the next
     incremental build whichever was written.
     """
     import faiss
 
-    if ann == "hnsw" or (ann == "auto" and len(vectors) >= HNSW_FROM_CHUNKS):
+    kind = dense_kind(len(vectors), ann)
+    if kind == "ivf":
+        index = _ivf_pq(vectors, dimension)
+    elif kind == "hnsw":
         index = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         index.hnsw.efSearch = HNSW_EF_SEARCH
