@@ -255,6 +255,25 @@ def dense_index(vectors: np.ndarray, dimension: int, ann: str = "auto"):
     return index
 
 
+def dense_search(index, question: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` vectors nearest one question vector, best first, searched on this thread alone.
+
+    One question is a millisecond of work or less: split among OpenMP threads it
+    gains little, and while another process holds a core the threads wait for
+    it (IVF-PQ on 1,000,000 vectors, 2 cores, one busy: 8 ms, against 1 ms on
+    one thread).
+    """
+    import faiss
+
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        _, found = index.search(question.reshape(1, -1), k)
+    finally:
+        faiss.omp_set_num_threads(threads)
+    return found[0][found[0] >= 0]
+
+
 def write(index_dir: Path, stored: StoredIndex, ann: str = "auto") -> None:
     """Write a new generation beside the live one, then switch to it atomically."""
     import faiss

@@ -190,3 +190,10 @@ class TestApproximate:
         _, truth = flat.search(questions, 10)
         _, found = approximate.search(questions, 10)
         assert np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]) >= 0.95
+
+    def test_dense_search_drops_padding_and_keeps_the_thread_count(self):
+        vectors = _clustered_vectors(30, 64)
+        threads = faiss.omp_get_max_threads()
+        found = index_store.dense_search(index_store.dense_index(vectors, 64, "flat"), vectors[3], 50)
+        assert faiss.omp_get_max_threads() == threads
+        assert sorted(found.tolist()) == list(range(30)) and found[0] == 3
