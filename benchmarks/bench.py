@@ -1,8 +1,8 @@
 """Speed benchmark for qa; prints a markdown table. Not part of the test suite.
 
     .venv/bin/python benchmarks/bench.py                 # about 4 minutes on 2 cores
-    .venv/bin/python benchmarks/bench.py --ann           # + HNSW vs flat on 200,000 synthetic vectors (minutes, GBs)
-    .venv/bin/python benchmarks/bench.py --ann --ann-n 1000000
+    .venv/bin/python benchmarks/bench.py --ann           # + IVF-PQ vs flat on 1,000,000 synthetic vectors (minutes, GBs)
+    .venv/bin/python benchmarks/bench.py --ann-only --ann-n 200000 --ann-kinds ivf,hnsw
 
 Cold runs are new processes, measured with GNU time (``/usr/bin/time -v``, for
 the peak RSS; on Debian/Ubuntu: ``apt-get install -y time``). Every figure is
@@ -96,71 +96,101 @@ def warm_asks(index_dir: Path) -> tuple[float, float, int]:
     return float(np.percentile(times, 50)), float(np.percentile(times, 99)), len(times)
 
 
-def ann(n: int, dimension: int = 384, queries: int = 200) -> list[tuple[str, str]]:
-    """HNSW vs exact search on synthetic unit vectors shaped like embeddings.
+def synthetic_vectors(count: int, dimension: int, seed: int) -> np.ndarray:
+    """Unit vectors shaped like sentence embeddings, drawn in batches to keep the peak memory the result's.
 
     Sentence embeddings fill a low-dimensional part of their space; uniform
-    384-d noise does not, and no graph index finds its neighbours well. So the
-    vectors are drawn in 32 dimensions, mapped into 384 and lightly perturbed.
-    Questions are fresh draws from the same distribution.
+    384-d noise does not, and no index finds its neighbours well. So the
+    vectors are drawn in 32 dimensions, mapped into 384 by one fixed random
+    matrix and lightly perturbed: no clusters, which is the hard case for IVF.
     """
+    mapping = np.random.default_rng(0).standard_normal((32, dimension), dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    vectors = np.empty((count, dimension), np.float32)
+    for start in range(0, count, 100_000):
+        size = min(100_000, count - start)
+        batch = rng.standard_normal((size, 32), dtype=np.float32) @ mapping
+        batch += 0.1 * np.linalg.norm(batch, axis=1, keepdims=True) / np.sqrt(dimension) * rng.standard_normal((size, dimension), dtype=np.float32)
+        vectors[start : start + size] = batch / np.linalg.norm(batch, axis=1, keepdims=True)
+    return vectors
+
+
+def index_parameters(index) -> str:
+    """What sets an index's speed and recall, for the table."""
     import faiss
 
-    rng = np.random.default_rng(0)
-    mapping = rng.standard_normal((32, dimension), dtype=np.float32)
+    if isinstance(index, faiss.IndexRefine):
+        codes = faiss.downcast_index(index.base_index)
+        return (
+            f"IVF-PQ fast scan ({codes.nlist:,} lists, {codes.nprobe} probed, {codes.pq.M} 4-bit codes a vector), "
+            f"{index.k_factor:g}× candidates rescored exactly"
+        )
+    if isinstance(index, faiss.IndexHNSW):
+        return f"HNSW (M={index.hnsw.nb_neighbors(1)}, efConstruction={index.hnsw.efConstruction}, efSearch={index.hnsw.efSearch})"
+    return "exact inner product"
 
-    def draw(count: int) -> np.ndarray:
-        vectors = rng.standard_normal((count, 32), dtype=np.float32) @ mapping
-        vectors += 0.1 * np.linalg.norm(vectors, axis=1, keepdims=True) / np.sqrt(dimension) * rng.standard_normal((count, dimension), dtype=np.float32)
-        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
-    data, asked = draw(n), draw(queries)
+def ann_run(kind: str, n: int, dimension: int = 384, queries: int = 400) -> None:
+    """In its own process, for its peak RSS: build ``kind`` as ``qa index`` would, ask like the retriever; print JSON."""
+    import faiss
 
-    def build(index) -> tuple[object, float, float]:
+    from qa.index import dense_index, dense_search
+    from qa.retrieve import CANDIDATE_POOL
+
+    data, asked = synthetic_vectors(n, dimension, seed=1), synthetic_vectors(queries, dimension, seed=2)
+    started = time.perf_counter()
+    index = dense_index(data, dimension, kind)
+    build = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as scratch:
+        faiss.write_index(index, f"{scratch}/dense.faiss")
+        size = os.path.getsize(f"{scratch}/dense.faiss")
+    found, times = [], []
+    for vector in asked:
         started = time.perf_counter()
-        index.add(data)
-        seconds = time.perf_counter() - started
-        return index, seconds, len(faiss.serialize_index(index)) / 2**20
-
-    def latency(index) -> tuple[float, np.ndarray]:
-        found, times = [], []
-        for vector in asked:
-            started = time.perf_counter()
-            found.append(index.search(vector[None, :], 10)[1][0])
-            times.append((time.perf_counter() - started) * 1000)
-        return float(np.median(times)), np.array(found)
-
-    flat, flat_build, flat_mib = build(faiss.IndexFlatIP(dimension))
-    flat_ms, truth = latency(flat)
-    del flat
-    hnsw = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
-    hnsw.hnsw.efConstruction = 128
-    hnsw, hnsw_build, hnsw_mib = build(hnsw)
-    for ef in (16, 32, 64, 128, 256, 512):
-        hnsw.hnsw.efSearch = ef
-        hnsw_ms, found = latency(hnsw)
-        recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)])
-        if recall >= 0.95:
-            break
-    return [
-        (f"ANN, {n:,} synthetic 384-d vectors (32-d intrinsic): exact IndexFlatIP", f"build {flat_build:.1f} s, {flat_mib:,.0f} MiB, query p50 {flat_ms:.2f} ms, recall@10 1.000"),
-        (
-            f"ANN: IndexHNSWFlat M=32 efConstruction=128 efSearch={ef}",
-            f"build {hnsw_build:.1f} s, {hnsw_mib:,.0f} MiB, query p50 {hnsw_ms:.2f} ms, recall@10 {recall:.3f}",
-        ),
-    ]
+        found.append(dense_search(index, vector, CANDIDATE_POOL)[:10].tolist())
+        times.append((time.perf_counter() - started) * 1000)
+    top_ten = [dense_search(index, vector, 10).tolist() for vector in asked]
+    print(
+        json.dumps(
+            {"index": index_parameters(index), "build": build, "bytes": size, "p50": float(np.percentile(times, 50)), "p99": float(np.percentile(times, 99)), "found": found, "top_ten": top_ten}
+        )
+    )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5, help="runs per cold figure (median)")
-    parser.add_argument("--scratch-runs", type=int, default=3, help="runs of qa index from scratch (median)")
-    parser.add_argument("--ann", action="store_true", help="also benchmark HNSW vs flat on synthetic vectors")
-    parser.add_argument("--ann-n", type=int, default=200_000, help="synthetic vectors for --ann")
-    options = parser.parse_args()
-    if not Path("/usr/bin/time").exists():
-        raise SystemExit("needs GNU time: apt-get install -y time")
+def ann(n: int, kinds: list[str]) -> list[tuple[str, str]]:
+    """Each dense index kind against exact search on ``n`` synthetic vectors; questions are fresh draws.
 
+    Latency is one question at a time asking for the retriever's candidate
+    pool, as ``qa ask`` does; recall@10 compares the first ten it returns with
+    exact search's, and again when asking for ten only (fewer candidates).
+    """
+    results = {}
+    for kind in ["flat", *(k for k in kinds if k != "flat")]:
+        command = [sys.executable, str(Path(__file__).resolve()), "--ann-run", kind, "--ann-n", str(n)]
+        done = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True, cwd=ROOT)
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
+        results[kind] = json.loads(done.stdout.strip().splitlines()[-1])
+        results[kind]["peak"] = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1)) / 2**20
+    truth = results["flat"]["found"]
+    rows = []
+    for kind, result in results.items():
+        recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(result["found"], truth)])
+        recall_asking_ten = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(result["top_ten"], truth)])
+        rows.append(
+            (
+                f"ANN, {n:,} synthetic 384-d vectors (32-d intrinsic), `ann={kind}`: {result['index']}",
+                (
+                    f"build {result['build']:.1f} s, index {result['bytes'] / 2**20:,.0f} MiB, process peak {result['peak']:.2f} GiB, "
+                    f"query p50 {result['p50']:.2f} ms, p99 {result['p99']:.2f} ms, recall@10 {recall:.3f} (asking for 10 only: {recall_asking_ten:.3f})"
+                ),
+            )
+        )
+    return rows
+
+
+def corpus_rows(options: argparse.Namespace) -> list[tuple[str, str]]:
+    """Indexing and asking over the seed corpus, in new processes and in a warm one."""
     rows: list[tuple[str, str]] = []
     work = Path(tempfile.mkdtemp(prefix="qa-bench-"))
     index_dir = work / "index"
@@ -182,12 +212,31 @@ def main() -> None:
         rows.append(("cold `qa ask` without the export (sentence-transformers + torch)", f"{fallback[0]:.2f} s, peak {fallback[1]:.0f} MiB"))
         p50, p99, asks = warm_asks(index_dir)
         rows.append((f"warm `Bot.ask`, {asks} golden questions", f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"))
-        if options.ann:
-            rows.extend(ann(options.ann_n))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    return rows
 
-    print(f"{date.today().isoformat()} · {machine()} · `{' '.join(sys.argv)}` · medians of {options.runs} runs\n")
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="runs per cold figure (median)")
+    parser.add_argument("--scratch-runs", type=int, default=3, help="runs of qa index from scratch (median)")
+    parser.add_argument("--ann", action="store_true", help="also compare dense indexes on synthetic vectors")
+    parser.add_argument("--ann-only", action="store_true", help="only compare dense indexes on synthetic vectors")
+    parser.add_argument("--ann-n", type=int, default=1_000_000, help="synthetic vectors for --ann")
+    parser.add_argument("--ann-kinds", default="ivf", help="comma-separated `ann` settings to compare with flat (hnsw: minutes more)")
+    parser.add_argument("--ann-run", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.ann_run:
+        return ann_run(options.ann_run, options.ann_n)
+    if not Path("/usr/bin/time").exists():
+        raise SystemExit("needs GNU time: apt-get install -y time")
+
+    rows = [] if options.ann_only else corpus_rows(options)
+    if options.ann or options.ann_only:
+        rows.extend(ann(options.ann_n, options.ann_kinds.split(",")))
+    medians = "" if options.ann_only else f" · medians of {options.runs} runs"
+    print(f"{date.today().isoformat()} · {machine()} · `{' '.join(sys.argv)}`{medians}\n")
     print("| measure | result |")
     print("|---|---|")
     for name, value in rows:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import shutil
 import uuid
@@ -44,12 +45,20 @@ LEXICAL = "lexical.json"
 ALIASES = "aliases.json"
 LEXICON = "lexicon.json"
 GLOSSES = "glosses.json"
-# Past this many chunks, ``ann="auto"`` stores an HNSW graph instead of a flat
-# index. Exact search grows with the corpus (about 65 ms a question at 200,000
-# chunks on 2 cores, benchmarks/bench.py --ann) while HNSW stays near 2 ms, but
-# HNSW builds slowly (minutes at that size) and approximates: small corpora
-# keep exact search.
-HNSW_FROM_CHUNKS = 200_000
+# From this many chunks, ``ann="auto"`` stores IVF-PQ instead of a flat index:
+# exact search costs time in proportion to the corpus (2.8 ms a question at
+# 50,000 chunks on 2 cores, 5.5 ms at 100,000, 56 ms at 1,000,000;
+# benchmarks/bench.py --ann-only), while IVF-PQ stays near 1 ms or under with
+# recall@10 of 0.99 or more up to 1,000,000.
+IVF_FROM_CHUNKS = 50_000
+IVF_VECTORS_PER_LIST = 1000
+IVF_PROBES_PER_SQRT_LIST = 7
+PQ_BITS = 4  # fast-scan codes: 16 centroids a subquantizer, compared in SIMD registers
+PQ_DIMENSIONS_PER_CODE = 4
+# k-means is trained on a sample: this many vectors per list, and per codebook centroid.
+TRAINING_PER_CENTROID = 64
+# Candidates the codes propose per result asked for, rescored on the exact vectors.
+IVF_REFINE_FACTOR = 10
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 128
 # Above the retriever's candidate pool (100): HNSW returns at most efSearch results.
@@ -164,15 +173,108 @@ def _reason(err: Exception) -> str:
     return str(err).splitlines()[0][:200] if str(err) else type(err).__name__
 
 
-def dense_index(vectors: np.ndarray, dimension: int, ann: str = "auto"):
-    """Exact inner-product search, or an HNSW graph (``ann``: auto, flat or hnsw).
+def dense_kind(chunks: int, ann: str) -> str:
+    """The dense index ``write`` stores for this many chunks under the ``ann`` setting.
 
-    Both keep the vectors themselves, so ``read`` recovers them for the next
+    ``auto`` keeps exact search while it is cheap and takes IVF-PQ from
+    ``IVF_FROM_CHUNKS``: about as quick to ask as HNSW, but at 1,000,000
+    vectors it built in 19 s where HNSW took 11 minutes, and its codes add
+    55 MiB to the exact vectors' 1,465 where HNSW's graph adds 259. IVF-PQ
+    learns its codebooks from the vectors, so a corpus with fewer vectors
+    than a codebook has centroids stays exact.
+    """
+    if ann == "auto":
+        ann = "ivf" if chunks >= IVF_FROM_CHUNKS else "flat"
+    if ann == "ivf" and chunks < 2**PQ_BITS:
+        return "flat"
+    return ann
+
+
+def ivf_lists(chunks: int) -> int:
+    """Inverted lists of about a thousand vectors each.
+
+    A question scans a share of the lists (``ivf_probes``) plus every list's
+    centroid; lists this size keep the centroid scan negligible up to a few
+    million chunks and the k-means training that finds them to seconds.
+    """
+    return max(1, round(chunks / IVF_VECTORS_PER_LIST))
+
+
+def ivf_probes(lists: int) -> int:
+    """Lists scanned per question: seven times the square root of their count, or all of them.
+
+    The share of lists that recall@10 >= 0.95 needs falls as the corpus grows:
+    on the synthetic vectors of benchmarks/bench.py --ann it was 40% of 50
+    lists, 30% of 200 and under 20% of 1,000, about as 1/sqrt(lists) falls.
+    Seven times the square root meets each with a margin; scanning 4-bit codes
+    is cheap enough that a small corpus is scanned whole.
+    """
+    return min(lists, math.ceil(IVF_PROBES_PER_SQRT_LIST * math.sqrt(lists)))
+
+
+def pq_subquantizers(dimension: int) -> int:
+    """About four dimensions per 4-bit code, 48 bytes a 384-d vector; the count must divide the dimension."""
+    return max(m for m in range(1, max(1, dimension // PQ_DIMENSIONS_PER_CODE) + 1) if dimension % m == 0)
+
+
+@contextlib.contextmanager
+def _one_faiss_thread() -> Iterator[None]:
+    """FAISS on the calling thread alone, for work made of short parallel steps.
+
+    Every OpenMP step waits for its slowest thread, and a thread whose core
+    another process holds waits out that process's time slice. The setting is
+    per thread, so other threads keep every core.
+    """
+    import faiss
+
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(threads)
+
+
+def _ivf_pq(vectors: np.ndarray, dimension: int):
+    """IVF-PQ codes propose candidates; the exact vectors beside them rescore them.
+
+    Keeping the exact vectors in the index lets ``read`` recover them like
+    any other kind's, and makes its results exact scores, ordered as flat
+    search would order them.
+    """
+    import faiss
+
+    lists = ivf_lists(len(vectors))
+    codes = faiss.IndexIVFPQFastScan(
+        faiss.IndexFlatIP(dimension), dimension, lists, pq_subquantizers(dimension), PQ_BITS, faiss.METRIC_INNER_PRODUCT
+    )
+    codes.nprobe = ivf_probes(lists)
+    # A small corpus has fewer vectors than faiss wants for training and would
+    # print a warning per codebook; its candidates cover it whole anyway.
+    codes.cp.min_points_per_centroid = codes.pq.cp.min_points_per_centroid = 1
+    index = faiss.IndexRefineFlat(codes)
+    index.k_factor = IVF_REFINE_FACTOR
+    sample = TRAINING_PER_CENTROID * max(lists, 2**PQ_BITS)
+    # k-means is thousands of short steps: at 1,000,000 vectors it trained in 5 s
+    # on one thread whether the other core was busy or not, in 31 s on both
+    # with it busy, 2.8 s with it free.
+    with _one_faiss_thread():
+        index.train(vectors[:: max(1, len(vectors) // sample)])
+    return index
+
+
+def dense_index(vectors: np.ndarray, dimension: int, ann: str = "auto"):
+    """Exact inner-product search, IVF-PQ or an HNSW graph, as ``dense_kind`` decides.
+
+    Each keeps the vectors themselves, so ``read`` recovers them for the next
     incremental build whichever was written.
     """
     import faiss
 
-    if ann == "hnsw" or (ann == "auto" and len(vectors) >= HNSW_FROM_CHUNKS):
+    kind = dense_kind(len(vectors), ann)
+    if kind == "ivf":
+        index = _ivf_pq(vectors, dimension)
+    elif kind == "hnsw":
         index = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         index.hnsw.efSearch = HNSW_EF_SEARCH
@@ -181,6 +283,18 @@ def dense_index(vectors: np.ndarray, dimension: int, ann: str = "auto"):
     if len(vectors):
         index.add(vectors)
     return index
+
+
+def dense_search(index, question: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` vectors nearest one question vector, best first.
+
+    One question is a millisecond of work or less, so it runs on one thread:
+    IVF-PQ on 1,000,000 vectors took 8 ms a question on 2 threads with the
+    other core busy, 1 ms on one.
+    """
+    with _one_faiss_thread():
+        _, found = index.search(question.reshape(1, -1), k)
+    return found[0][found[0] >= 0]
 
 
 def write(index_dir: Path, stored: StoredIndex, ann: str = "auto") -> None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from qa.bridge import Bridge
 from qa.gloss import english_view
-from qa.index import StoredIndex
+from qa.index import StoredIndex, dense_search
 from qa.lexical import BM25, analyze, analyze_query
 from qa.models import Passage
 from qa.rerank import RERANK_POOL
@@ -159,8 +159,7 @@ class Retriever:
             proposals.append(np.asarray(top_k(lexical, pool), dtype=np.int64))
         if self.mode != "lexical":
             vector = self.encode_query(question).reshape(1, -1).astype(np.float32)
-            _, found = self.stored.faiss_index.search(vector, min(pool, len(self.stored.chunks)))
-            proposals.append(found[0][found[0] >= 0])
+            proposals.append(dense_search(self.stored.faiss_index, vector, min(pool, len(self.stored.chunks))))
         positions = np.unique(np.concatenate(proposals)) if proposals else np.zeros(0, np.int64)
         if self.mode == "lexical":
             return positions, lexical[positions]

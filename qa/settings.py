@@ -32,8 +32,8 @@ class Settings(BaseModel):
     batch_size: int = Field(32, ge=1, description="Embedding batch size.")
     top_k: int = Field(5, ge=1, le=100, description="Passages returned per question.")
     retriever: Literal["dense", "lexical", "hybrid"] = Field("hybrid", description="Retrieval mode.")
-    ann: Literal["auto", "flat", "hnsw"] = Field(
-        "auto", description="Dense index: exact (flat), approximate (hnsw), or hnsw past 200,000 chunks (auto)."
+    ann: Literal["auto", "flat", "ivf", "hnsw"] = Field(
+        "auto", description="Dense index: exact (flat), approximate (ivf: IVF-PQ rescored exactly; hnsw), or ivf from 50,000 chunks (auto)."
     )
     glosses: bool = Field(
         True,

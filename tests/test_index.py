@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -12,6 +13,7 @@ from qa import Bot, Settings
 from qa import index as index_store
 from qa.errors import BadIndexError
 from qa.evaluate import load_golden
+from qa.models import Chunk
 
 
 @pytest.fixture
@@ -106,30 +108,93 @@ class TestManifest:
             index_store.read(settings.index_dir)
 
 
+def _clustered_vectors(count: int, dimension: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = np.random.default_rng(0).standard_normal((50, dimension), dtype=np.float32)
+    vectors = centres[rng.integers(0, 50, count)] + 0.5 * rng.standard_normal((count, dimension), dtype=np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def _stored(vectors: np.ndarray) -> index_store.StoredIndex:
+    """An index of one chunk per vector, for dense-index tests that need no text."""
+    chunks = [Chunk(source="synthetic.txt", char_start=i, char_end=i + 1, line_start=i + 1, line_end=i + 1, text="x") for i in range(len(vectors))]
+    manifest = index_store.Manifest(
+        format_version=index_store.FORMAT_VERSION,
+        model="synthetic",
+        dimension=vectors.shape[1],
+        chunk_tokens=200,
+        chunk_overlap_tokens=40,
+        lexical_analyzer="synthetic",
+        chunker="synthetic",
+        glosser="off",
+        files={"synthetic.txt": "0" * 64},
+        chunk_count=len(vectors),
+        built_at="2026-11-27T00:00:00+00:00",
+    )
+    return index_store.StoredIndex(manifest, chunks, vectors, [[] for _ in chunks], [[] for _ in chunks])
+
+
 class TestApproximate:
-    def test_run_forced_hnsw_answers_like_flat(self, settings, bot):
-        hnsw_settings = settings.model_copy(update={"ann": "hnsw"})
-        Bot.index(hnsw_settings)
-        stored = index_store.read(hnsw_settings.index_dir)
-        assert type(stored.faiss_index).__name__ == "IndexHNSWFlat"
-        assert stored.faiss_index.hnsw.efSearch == index_store.HNSW_EF_SEARCH
-        assert (stored.vectors == bot._stored.vectors).all()
-        bot = Bot.load(hnsw_settings)
+    def test_auto_takes_ivf_from_its_threshold(self):
+        assert index_store.dense_kind(index_store.IVF_FROM_CHUNKS - 1, "auto") == "flat"
+        assert index_store.dense_kind(index_store.IVF_FROM_CHUNKS, "auto") == "ivf"
+        assert index_store.dense_kind(10_000_000, "flat") == "flat"
+        assert index_store.dense_kind(52, "ivf") == "ivf"
+        assert index_store.dense_kind(52, "hnsw") == "hnsw"
+
+    def test_ivf_too_small_to_train_stays_exact(self):
+        assert index_store.dense_kind(2**index_store.PQ_BITS - 1, "ivf") == "flat"
+        assert index_store.dense_kind(0, "ivf") == "flat"
+
+    def test_ivf_scans_a_smaller_share_of_lists_as_the_corpus_grows(self):
+        assert index_store.ivf_lists(1_000_000) == 1000 and index_store.ivf_probes(1000) == 222
+        assert index_store.ivf_probes(200) / 200 > index_store.ivf_probes(1000) / 1000
+        assert index_store.ivf_lists(50_000) == 50 and index_store.ivf_probes(50) == 50
+        assert index_store.ivf_lists(52) == 1 and index_store.ivf_probes(1) == 1
+
+    @pytest.mark.parametrize("dimension, subquantizers", [(384, 96), (768, 192), (385, 77), (3, 1)])
+    def test_pq_codes_split_the_dimension_evenly(self, dimension, subquantizers):
+        assert index_store.pq_subquantizers(dimension) == subquantizers
+
+    @pytest.mark.parametrize("ann, kind", [("hnsw", "IndexHNSWFlat"), ("ivf", "IndexRefineFlat")])
+    def test_run_forced_approximate_index_answers_like_flat(self, settings, make_bot, ann, kind):
+        approximate = Settings.load(corpus_dir=settings.corpus_dir, index_dir=settings.index_dir, ann=ann, retriever="dense")
+        Bot.index(approximate)
+        stored = index_store.read(approximate.index_dir)
+        assert type(stored.faiss_index).__name__ == kind
+        flat = make_bot(retriever="dense")
+        assert type(flat._stored.faiss_index).__name__ == "IndexFlatIP"
+        assert (stored.vectors == flat._stored.vectors).all()
+        bot = Bot.load(approximate)
         for case in load_golden(Path(__file__).parent / "golden" / "seeds.jsonl"):
             question = " ".join([*case.history, case.question])
             assert [(p.source, p.line_start) for p in bot.search(question, 5)] == [
-                (p.source, p.line_start) for p in bot.search(question, 5)
+                (p.source, p.line_start) for p in flat.search(question, 5)
             ], case.id
 
-    def test_run_hnsw_recall_and_vectors_recoverable(self):
-        rng = np.random.default_rng(0)
-        centres = rng.standard_normal((50, 64), dtype=np.float32)
-        vectors = centres[rng.integers(0, 50, 5000)] + 0.5 * rng.standard_normal((5000, 64), dtype=np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    def test_ivf_round_trips_through_write_and_read(self, tmp_path):
+        vectors = _clustered_vectors(20_000, 64)
+        index_store.write(tmp_path, _stored(vectors), "ivf")
+        stored = index_store.read(tmp_path)
+        assert type(stored.faiss_index).__name__ == "IndexRefineFlat"
+        assert faiss.extract_index_ivf(stored.faiss_index).nprobe == index_store.ivf_probes(index_store.ivf_lists(20_000)) > 1
+        assert (stored.vectors == vectors).all()
+
+    @pytest.mark.parametrize("ann", ["hnsw", "ivf"])
+    def test_approximate_recall_and_vectors_recoverable(self, ann):
+        vectors = _clustered_vectors(5000, 64)
         flat = index_store.dense_index(vectors, 64, "auto")
-        hnsw = index_store.dense_index(vectors, 64, "hnsw")
+        approximate = index_store.dense_index(vectors, 64, ann)
         assert type(flat).__name__ == "IndexFlatIP"
-        assert (hnsw.reconstruct_n(0, hnsw.ntotal) == vectors).all()
-        _, truth = flat.search(vectors[:200], 10)
-        _, found = hnsw.search(vectors[:200], 10)
+        assert (approximate.reconstruct_n(0, approximate.ntotal) == vectors).all()
+        questions = _clustered_vectors(200, 64, seed=1)
+        _, truth = flat.search(questions, 10)
+        _, found = approximate.search(questions, 10)
         assert np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]) >= 0.95
+
+    def test_dense_search_drops_padding_and_keeps_the_thread_count(self):
+        vectors = _clustered_vectors(30, 64)
+        threads = faiss.omp_get_max_threads()
+        found = index_store.dense_search(index_store.dense_index(vectors, 64, "flat"), vectors[3], 50)
+        assert faiss.omp_get_max_threads() == threads
+        assert sorted(found.tolist()) == list(range(30)) and found[0] == 3
