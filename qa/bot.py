@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +25,10 @@ from qa.embed import Embedder
 from qa.errors import BadIndexError, CorpusError, LLMError, QuestionError
 from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
 from qa.followup import Reading, read
-from qa.gloss import GLOSSER, english_view, gloss_in_background, words_within
+from qa.gloss import english_view, gloss_in_background, glossed_lexicon, glosser, words_within
 from qa.language import detect
 from qa.ingest import read_documents
-from qa.lexicon import build as build_lexicon
+from qa.lexicon import build as build_lexicon, merge_lexicons
 from qa.lexical import ANALYZER, analyze
 from qa.llm import LLM, TextSink
 from qa.models import Answer, Chunk, Passage
@@ -99,7 +99,7 @@ def _recipe(settings: Settings) -> dict[str, str | int]:
         "chunk_overlap_tokens": settings.chunk_overlap_tokens,
         "lexical_analyzer": ANALYZER,
         "chunker": CHUNKER,
-        "glosser": GLOSSER if settings.glosses else "off",
+        "glosser": glosser() if settings.glosses else "off",
     }
 
 
@@ -178,7 +178,7 @@ class Bot:
                     document, max_tokens, settings.chunk_overlap_tokens, embedder.count_tokens
                 )
                 progress("chunking", number, len(changes.to_embed))
-            words = glossing.result()
+            words = glossing()
             fresh_glosses = {
                 source: [words_within(words.get(source, []), c.char_start, c.char_end) for c in chunks]
                 for source, chunks in fresh_chunks.items()
@@ -204,14 +204,13 @@ class Bot:
                 terms = [analyze(chunk.text) for chunk in chunks]
                 fresh[source] = (chunks, vectors[row : row + len(chunks)], terms, fresh_glosses[source])
                 row += len(chunks)
-            stored = index_store.assemble(
-                documents,
-                previous,
-                changes,
-                fresh,
-                merge_aliases(mine_aliases(d.text) for d in documents),
-                build_lexicon([d.text for d in documents]),
-                {**_recipe(settings), "dimension": embedder.dimension},
+            stored = index_store.assemble(documents, previous, changes, fresh, {**_recipe(settings), "dimension": embedder.dimension})
+            stored = replace(
+                stored,
+                aliases=merge_aliases(mine_aliases(d.text) for d in documents),
+                lexicon=merge_lexicons(
+                    build_lexicon([d.text for d in documents]), glossed_lexicon([c.text for c in stored.chunks], stored.glosses)
+                ),
             )
             index_store.write(index_dir, stored, settings.ann)
             _export_query_encoder(settings, embedder)

@@ -19,6 +19,12 @@ Everything comes from maintained packages, nothing from this corpus:
   A loanword is matched by sound: among common English words (``wordfreq``)
   with the same consonant skeleton, the one spelled closest to the word's
   romanisation (포럼 "poreom" -> "forum", not "from" or "film").
+- German words: FreeDict's German–English dictionary (Debian's
+  ``dict-freedict-deu-eng``, found where ``freedict_path`` looks), with
+  inflected forms reduced to a headword (japanischen -> japanisch) and
+  compounds split (Monderkundung -> Mond + Erkundung). Function words, the
+  most frequent German words per ``wordfreq``, stay as they are. Without the
+  dictionary German text is embedded as it stands.
 
 Glossing runs at index time only; nothing here is imported to answer.
 """
@@ -26,28 +32,31 @@ Glossing runs at index time only; nothing here is imported to answer.
 from __future__ import annotations
 
 import bisect
-import functools
 import gzip
+import json
 import logging
-import multiprocessing
+import os
 import re
-from collections.abc import Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from qa.language import detect
 from qa.lexical import STOP_WORDS
-from qa.lexicon import cached, cedict_path, english_skeleton, hangul_skeleton, romanise
+from qa.lexicon import cached, cedict_path, english_key, english_skeleton, hangul_skeleton, romanise
 
 
 # Recorded in each index: glosses that change ask for a rebuild.
-GLOSSER = "cedict-jieba-kiwi-v2"
-CACHE_VERSION = 2
+CACHE_VERSION = 4
+GLOSSER_VERSION = 6
 # Senses kept per dictionary word: two read better than one ("to unite in
 # common effort" alone hides "cooperate") and better than three, measured
 # on the seeds and XQuAD zh-en (benchmarks/crosslingual.py).
 GLOSS_SENSES = 2
+SENSE_SEPARATOR = "; "
 # A loanword gloss is an English word at least this common (Zipf scale: 3 is
 # once per million words) ...
 LOANWORD_MIN_ZIPF = 3.0
@@ -58,6 +67,14 @@ LOANWORD_CANDIDATES = 100
 # that merely shares its consonants (로카시오, 만남) stays unglossed.
 LOANWORD_MAX_DISTANCE = 0.3
 MIN_SKELETON = 3
+# German words this common (Zipf 5.5: one in 300,000 words, "und", "der", "im")
+# are function words, which a dictionary only mistranslates ("des" as D flat).
+GERMAN_FUNCTION_ZIPF = 5.5
+# Case and number endings tried when a German word is not a headword itself.
+_GERMAN_ENDINGS = ("en", "n", "e", "es", "s", "er", "em")
+# Where FreeDict's German–English dictionary is looked for, unless $QA_FREEDICT_DIR says.
+FREEDICT_DIRS = ("/usr/share/dictd", "/usr/local/share/dictd")
+FREEDICT_NAME = "freedict-deu-eng"
 
 _ENTRY = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/$")
 _SKIP_SENSE = (
@@ -86,21 +103,61 @@ class Glossary:
     chinese: dict[str, str]  # simplified or traditional word -> its first English senses
     korean: dict[str, str]  # Hangul reading of a Sino-Korean word -> English
     loanwords: dict[str, list[str]]  # consonant skeleton -> common English words, most frequent first
+    german: dict[str, str]  # German headword -> its first English senses
+    german_function_words: frozenset[str]
 
     @classmethod
     def load(cls) -> "Glossary":
         """The parsed dictionaries, cached per machine."""
-        source = cedict_path()
-        if source is None:
-            return cls({}, {}, {})
-        return cached(f"glossary-v{CACHE_VERSION}-{source.stat().st_size}", lambda: cls(*_parse(source)))
+        cedict, freedict = cedict_path(), freedict_path()
+        name = f"glossary-v{CACHE_VERSION}-{cedict.stat().st_size if cedict else 0}-{freedict.stat().st_size if freedict else 0}"
+        return cached(name, lambda: cls(*(_parse(cedict) if cedict else ({}, {}, {})), *_parse_german(freedict)))
 
-    def gloss(self, text: str) -> list[GlossedWord]:
-        """English renderings of the Chinese and Korean words of ``text``, in order."""
+    def gloss(self, text: str, language: str | None = None) -> list[GlossedWord]:
+        """English renderings of the Chinese, Korean and (in German text) German words of ``text``, in order."""
         words = _korean(self, text) if _HANGUL.search(text) else []
         for run in _HAN.finditer(text):
             words.extend(_chinese(self, run.group(0), run.start(), text))
+        if self.german and (language or detect(text)) == "de":
+            words.extend(_german(self, text))
         return sorted(words, key=lambda word: word.start)
+
+    def german_word(self, word: str) -> str | None:
+        """English for a German word: as a headword, without a case ending, or as a compound of two.
+
+        Function words and English words in German text ("Memorandum of
+        Understanding") are left as they stand.
+        """
+        if word.casefold() in self.german_function_words or _more_english_than_german(word):
+            return None
+        return self._german_headword(word) or (self._german_compound(word) if len(word) >= 8 else None)
+
+    def _german_headword(self, word: str) -> str | None:
+        for ending in ("", *_GERMAN_ENDINGS):
+            if not word.endswith(ending) or len(word) - len(ending) < 3:
+                continue
+            stem = word[: len(word) - len(ending)]
+            for form in (stem, stem.lower(), stem[:1].upper() + stem[1:].lower()):
+                if form in self.german:
+                    return self.german[form]
+        return None
+
+    def _german_compound(self, word: str) -> str | None:
+        """Monderkundung -> "moon exploration": the longest known head, then a known (or again split) tail."""
+        lower = word.lower()
+        for cut in range(len(lower) - 3, 2, -1):
+            head = self._german_headword(lower[:cut].capitalize())
+            if head is None and cut > 4 and lower[cut - 1] == "s":  # the linking s of Staatsbesuch
+                head = self._german_headword(lower[: cut - 1].capitalize())
+            if head is None:
+                continue
+            tail = lower[cut:]
+            english = self._german_headword(tail.capitalize()) or self._german_headword(tail)
+            if english is None and len(tail) >= 6:
+                english = self._german_compound(tail)
+            if english:
+                return f"{head} {english}"
+        return None
 
     def loanword(self, hangul: str) -> str | None:
         """The English word a Hangul word transliterates, if it sounds and spells like one."""
@@ -136,44 +193,83 @@ def _longest_entries(word: str, dictionary: dict[str, str]) -> list[tuple[int, i
     return found
 
 
-def gloss_in_background(texts: Mapping[str, str]) -> Future:
-    """Gloss ``{source: text}`` in another process, whose result is ``{source: [GlossedWord]}``.
+def gloss_in_background(texts: Mapping[str, str]) -> Callable[[], dict[str, list[GlossedWord]]]:
+    """Start glossing ``{source: text}`` in a worker process; call the result for ``{source: [GlossedWord]}``.
 
     Glossing takes seconds (Kiwi's model, jieba's dictionary) and so does
     loading the embedding model; in two processes they overlap. The worker is
-    spawned rather than forked, since the caller may already run torch's
-    threads, and it stays for the process's later builds with its
-    dictionaries loaded.
+    a fresh interpreter running this module (``python -m qa.gloss``), so it
+    neither inherits the caller's threads, as a fork would, nor re-imports the
+    caller's main script, as multiprocessing's spawn would; it stays for the
+    process's later builds with its dictionaries loaded.
     """
-    global _GLOSSER_PROCESS
-    wanted = {source: text for source, text in texts.items() if _HAN.search(text) or _HANGUL.search(text)}
+    german = freedict_path() is not None
+    wanted = {s: t for s, t in texts.items() if _HAN.search(t) or _HANGUL.search(t) or (german and detect(t) == "de")}
     if not wanted:
-        done: Future = Future()
-        done.set_result({})
-        return done
-    if _GLOSSER_PROCESS is None:
-        _GLOSSER_PROCESS = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-    return _GLOSSER_PROCESS.submit(_gloss_all, wanted)
+        return dict
+    worker = _worker()
+    worker.stdin.write(json.dumps(wanted, ensure_ascii=False) + "\n")
+    worker.stdin.flush()
+
+    def result() -> dict[str, list[GlossedWord]]:
+        reply = worker.stdout.readline()
+        if not reply:
+            raise RuntimeError(f"the glossing worker stopped (exit status {worker.wait()})")
+        return {source: [GlossedWord(*word) for word in words] for source, words in json.loads(reply).items()}
+
+    return result
 
 
-_GLOSSER_PROCESS: ProcessPoolExecutor | None = None
+_WORKER: subprocess.Popen | None = None
 
 
-def _gloss_all(texts: Mapping[str, str]) -> dict[str, list[GlossedWord]]:
-    glossary = _glossary()
-    return {source: glossary.gloss(text) for source, text in texts.items()}
+def _worker() -> subprocess.Popen:
+    global _WORKER
+    if _WORKER is None or _WORKER.poll() is not None:
+        _WORKER = subprocess.Popen(
+            [sys.executable, "-m", "qa.gloss"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8", bufsize=1
+        )
+    return _WORKER
 
 
-@functools.cache
-def _glossary() -> Glossary:
-    return Glossary.load()
+def _serve() -> None:
+    """The worker's loop: one JSON object of texts per line in, their glossed words per line out."""
+    glossary = Glossary.load()
+    for line in sys.stdin:
+        texts = json.loads(line)
+        print(json.dumps({source: glossary.gloss(text) for source, text in texts.items()}, ensure_ascii=False), flush=True)
 
 
 def english_view(words: list[GlossedWord], text: str) -> str:
-    """What the embedding model reads for a glossed text: its glosses and Latin words, in order."""
+    """What the embedding model reads for a glossed text: its glosses and its other Latin words, in order."""
     parts = [(start, english) for start, _, english in words]
-    parts.extend((match.start(), match.group(0)) for match in re.finditer(r"[A-Za-z0-9][\w&.\-/]*", text, re.ASCII))
+    starts = [start for start, _, _ in words]
+    for match in _LATIN_WORD.finditer(text):
+        glossed_inside = bisect.bisect_left(starts, match.end()) > bisect.bisect_left(starts, match.start())
+        if not glossed_inside:  # "US-Weltraumagentur" reads as its glossed part, "US-space agency"
+            parts.append((match.start(), match.group(0)))
     return " ".join(part for _, part in sorted(parts))
+
+
+_LATIN_WORD = re.compile(r"[0-9A-Za-z\u00c0-\u024f][0-9A-Za-z\u00c0-\u024f_&.\-/]*")
+
+
+def glossed_lexicon(texts: list[str], glosses: list[list[GlossedWord]]) -> dict[str, list[str]]:
+    """``{english key: [words as the texts write them]}``: the glosses read backwards, for the query bridge.
+
+    A question's "vehicles" then finds "Fahrzeugen" as the text inflects it,
+    which a dictionary's headword "Fahrzeug" would miss.
+    """
+    lexicon: dict[str, list[str]] = {}
+    for text, words in zip(texts, glosses):
+        for start, end, english in words:
+            if not _GERMAN_WORD.fullmatch(text[start:end]):  # CC-CEDICT's own lexicon covers Chinese and Korean
+                continue
+            for sense in english.split(SENSE_SEPARATOR):
+                key = english_key(sense)
+                if key and len(key.split()) <= 3 and text[start:end] not in lexicon.setdefault(key, []):
+                    lexicon[key].append(text[start:end])
+    return lexicon
 
 
 def words_within(words: list[GlossedWord], start: int, end: int) -> list[GlossedWord]:
@@ -215,6 +311,23 @@ def _korean(glossary: Glossary, text: str) -> list[GlossedWord]:
     return words
 
 
+def _more_english_than_german(word: str) -> bool:
+    import wordfreq
+
+    lower = word.lower()
+    return wordfreq.zipf_frequency(lower, "en") > wordfreq.zipf_frequency(lower, "de")
+
+
+def _german(glossary: Glossary, text: str) -> list[GlossedWord]:
+    words = []
+    for match in _GERMAN_WORD.finditer(text):
+        english = glossary.german_word(match.group(0))
+        if english:
+            words.append(GlossedWord(match.start(), match.end(), english))
+    return words
+
+
+_GERMAN_WORD = re.compile(r"(?<!\w)[A-Za-zÄÖÜäöüß]{2,}(?!\w)")
 _KIWI = None
 
 
@@ -226,6 +339,73 @@ def _kiwi():
 
         _KIWI = Kiwi()
     return _KIWI
+
+
+def glosser() -> str:
+    """What an index's glosses were made with, recorded in its recipe: installing FreeDict changes them."""
+    return f"cedict-jieba-kiwi{'-freedict' if freedict_path() else ''}-v{GLOSSER_VERSION}"
+
+
+def freedict_path() -> Path | None:
+    """FreeDict's German–English dictionary (``.index`` beside ``.dict.dz``), if installed.
+
+    ``$QA_FREEDICT_DIR``, when set, is the only place looked in.
+    """
+    override = os.environ.get("QA_FREEDICT_DIR")
+    for folder in [override] if override else FREEDICT_DIRS:
+        index = Path(folder) / f"{FREEDICT_NAME}.index"
+        if index.is_file() and index.with_suffix(".dict.dz").is_file():
+            return index
+    return None
+
+
+_BASE64 = {char: value for value, char in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
+# Lines of a FreeDict entry that are not translations: notes, synonyms, cross-references, examples.
+_FREEDICT_ASIDE = re.compile(r"^\s+(?:Note:|Synonyms?:|see:|\")|^\s*$")
+
+
+def _parse_german(index: Path | None) -> tuple[dict[str, str], frozenset[str]]:
+    """``({headword: first senses}, function words)`` from a dictd-format FreeDict dictionary."""
+    if index is None:
+        return {}, frozenset()
+    import wordfreq
+
+    body = gzip.open(index.with_suffix(".dict.dz")).read()
+    senses: dict[str, list[str]] = {}
+    for line in index.read_text(encoding="utf-8").splitlines():
+        headword, *location = line.split("\t")
+        if len(location) < 2 or not headword or " " in headword or headword.startswith("-"):
+            continue
+        start, length = (_base64_number(part) for part in location[:2])
+        sense = _freedict_sense(body[start : start + length].decode("utf-8", "replace"))
+        found = senses.setdefault(headword, [])
+        if sense and sense not in found and len(found) < GLOSS_SENSES:
+            found.append(sense)
+    function_words = frozenset(
+        word for word in wordfreq.top_n_list("de", 1000) if wordfreq.zipf_frequency(word, "de") >= GERMAN_FUNCTION_ZIPF
+    )
+    return {headword: SENSE_SEPARATOR.join(found) for headword, found in senses.items() if found}, function_words
+
+
+def _base64_number(digits: str) -> int:
+    number = 0
+    for digit in digits:
+        number = number * 64 + _BASE64[digit]
+    return number
+
+
+def _freedict_sense(entry: str) -> str | None:
+    """The first translation of a FreeDict entry, bare: " [astron.] moon <n>" -> "moon"."""
+    for line in entry.split("\n")[1:]:
+        if _FREEDICT_ASIDE.match(line):
+            continue
+        line = re.sub(r"\[[^\]]*\]|<[^>]*>|\([^)]*\)|/[^/]*/|\{[^}]*\}", "", line)
+        for sense in line.split(","):
+            sense = re.sub(r"\bsth\.|\bsb\.|\bsb's\b|…", "", sense).strip(" .;")
+            sense = re.sub(r"^(to|a|an|the) ", "", sense)
+            if sense and len(sense.split()) <= 3:
+                return sense
+    return None
 
 
 def _senses(glosses: str) -> str | None:
@@ -240,7 +420,7 @@ def _senses(glosses: str) -> str | None:
             senses.append(sense)
         if len(senses) == GLOSS_SENSES:
             break
-    return " ".join(senses) or None
+    return SENSE_SEPARATOR.join(senses) or None
 
 
 def _parse(source: Path) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
@@ -304,3 +484,7 @@ def _edit_distance(a: str, b: str) -> int:
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
         previous = current
     return previous[-1]
+
+
+if __name__ == "__main__":
+    _serve()

@@ -387,8 +387,6 @@ def assemble(
     previous: StoredIndex | None,
     changes: Changes,
     fresh: dict[str, tuple[list[Chunk], np.ndarray, list[list[str]], list[list[Gloss]]]],
-    aliases: dict[str, list[str]],
-    lexicon: dict[str, list[str]],
     manifest_fields: dict,
 ) -> StoredIndex:
     """The next generation: kept parts of unchanged files plus fresh parts, in corpus order."""
@@ -419,5 +417,5 @@ def assemble(
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **manifest_fields,
     )
-    return StoredIndex(manifest, chunks, vectors, terms, glosses, aliases, lexicon)
+    return StoredIndex(manifest, chunks, vectors, terms, glosses)
 

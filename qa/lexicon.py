@@ -187,6 +187,16 @@ def build(texts: list[str]) -> dict[str, list[str]]:
     return dict(lexicon)
 
 
+def merge_lexicons(*lexicons: dict[str, list[str]]) -> dict[str, list[str]]:
+    """One lexicon: each key's words from every source, first come first kept, at most ``MAX_TRANSLATIONS``."""
+    merged: dict[str, list[str]] = {}
+    for lexicon in lexicons:
+        for key, words in lexicon.items():
+            kept = merged.setdefault(key, [])
+            kept.extend(word for word in words if word not in kept and len(kept) < MAX_TRANSLATIONS)
+    return merged
+
+
 # Korean writes English loanwords by sound (포럼 "forum", 세미나 "seminar"). Both
 # sides reduce to a skeleton of consonant classes, the way Korean hears them:
 # vowels dropped, f/p/b/v as p, r as l before a vowel and silent elsewhere.

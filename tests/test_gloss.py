@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 from qa import index as index_store
 from qa.bot import Bot
 from qa.errors import BadIndexError
-from qa.gloss import GLOSSER, Glossary, GlossedWord, english_view, words_within
+from qa.gloss import Glossary, GlossedWord, english_view, freedict_path, glosser, words_within
 from qa.lexicon import romanise
 from qa.settings import Settings
 
@@ -52,8 +52,8 @@ class TestGlossary:
         words = glossary.gloss("2019年10月")
         assert [w.english for w in words] == ["year", "month"]
 
-    def test_run_other_scripts_are_left_alone(self, glossary):
-        assert glossary.gloss("Der Mond und die NASA.") == []
+    def test_run_english_is_left_alone(self, glossary):
+        assert glossary.gloss("The moon and the NASA.") == []
 
     def test_run_romanisation(self):
         assert romanise("포럼") == "poreom" and romanise("한국") == "hanguk"
@@ -75,14 +75,16 @@ class TestAlignment:
 
 
 class TestIndexedGlosses:
-    def test_run_every_stored_gloss_renders_cjk_words_of_its_chunk(self, index_dir):
+    def test_run_every_stored_gloss_renders_words_of_its_chunk(self, index_dir):
         stored = index_store.read(index_dir)
-        assert stored.manifest.glosser == GLOSSER
+        assert stored.manifest.glosser == glosser()
         for chunk, words in zip(stored.chunks, stored.glosses):
             for start, end, english in words:
-                assert 0 <= start < end <= len(chunk.text) and CJK.search(chunk.text[start:end]) and english
+                assert 0 <= start < end <= len(chunk.text) and english
+                assert CJK.search(chunk.text[start:end]) or re.fullmatch(r"[A-Za-zÄÖÜäöüß]+", chunk.text[start:end])
         korean = [words for chunk, words in zip(stored.chunks, stored.glosses) if chunk.source == KOREAN]
-        assert all(korean) and not any(w for c, w in zip(stored.chunks, stored.glosses) if c.source.startswith("000_"))
+        german = [words for chunk, words in zip(stored.chunks, stored.glosses) if chunk.source.startswith("000_")]
+        assert all(korean) and all(german) == (freedict_path() is not None)
 
     def test_run_glosses_off_is_another_recipe(self, tmp_path):
         settings = Settings(corpus_dir=CORPUS, index_dir=tmp_path / "index", glosses=False)
@@ -91,3 +93,33 @@ class TestIndexedGlosses:
         assert stored.manifest.glosser == "off" and not any(stored.glosses)
         with pytest.raises(BadIndexError, match="glosser"):
             Bot.load(settings.model_copy(update={"glosses": True}))
+
+
+needs_freedict = pytest.mark.skipif(freedict_path() is None, reason="FreeDict's German-English dictionary is not installed (apt-get install dict-freedict-deu-eng)")
+
+
+@needs_freedict
+class TestGerman:
+    def test_run_words_inflections_and_compounds(self, glossary):
+        text = "Die NASA und das japanische Wissenschaftsministerium schlossen ein Abkommen zur Monderkundung mit unbemannten Fahrzeugen."
+        words = glossed(glossary, text)
+        assert "moon" in words["Monderkundung"] and "exploration" in words["Monderkundung"]
+        assert "vehicle" in words["Fahrzeugen"] and "Japanese" in words["japanische"]
+        assert "science ministry" in words["Wissenschaftsministerium"]
+
+    def test_run_function_words_and_english_stay_as_they_stand(self, glossary):
+        words = glossed(glossary, "Die Kooperation sieht ein Memorandum of Understanding zwischen den Instituten vor.")
+        assert not {"Die", "ein", "zwischen", "den", "Memorandum", "of", "Understanding"} & set(words)
+
+    def test_run_only_german_text_is_read_as_german(self, glossary):
+        assert glossary.gloss("The moon and the vehicles of the agency.") == []
+
+    def test_run_the_bridge_finds_german_words_as_the_text_inflects_them(self, bot):
+        assert "Fahrzeugen" in bot._stored.lexicon.get("vehicl", [])
+
+
+def test_without_freedict_german_stays_german(tmp_path, monkeypatch):
+    monkeypatch.setenv("QA_FREEDICT_DIR", str(tmp_path))
+    assert freedict_path() is None and "freedict" not in glosser()
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
+    assert Glossary.load().gloss("Die Monderkundung mit Fahrzeugen.", "de") == []
