@@ -21,14 +21,16 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 
-from qa.lexical import STOP_WORDS, analyze, cognate_keys
+from qa.lexical import STOP_WORDS, analyze, analyze_query, cognate_keys
 from qa.lexicon import SOUND_PREFIX, english_key, english_skeleton
 
 ALIAS_WEIGHT = 0.6
 # A dictionary translation counts almost as the word itself (0.9 measured best of
 # 0.25-1.5 on the seeds and XQuAD zh); below 1, so the question's own words set the ceiling.
 LEXICON_WEIGHT = 0.9
-COGNATE_WEIGHT = 0.8
+# A cognate weighs half a word (measured 0.3-1.0 on the seeds and XQuAD): "Technologie" is
+# probably "technology", "Mond" is never "monde".
+COGNATE_WEIGHT = 0.5
 
 # A Chinese/Japanese name, or up to three Korean words, directly followed by a
 # bracketed Latin name or acronym: 国立标准(NIST), 로리 로카시오(Laurie E. Locascio).
@@ -106,9 +108,14 @@ class Bridge:
                 if word.lower() not in STOP_WORDS:
                     add(self.lexicon.get(SOUND_PREFIX + english_skeleton(word), ()), LEXICON_WEIGHT)
         if "cognates" in self.enabled:
-            content = " ".join(word for word in question.split() if word.lower().strip("?.,!:;") not in STOP_WORDS)
-            for key in dict.fromkeys(cognate_keys(content)):
-                groups.append([{key: COGNATE_WEIGHT}])
+            # A cognate is the word's alternative, not an addition to it: "Japan" in a
+            # German text must not count again as "~japan".
+            seen = set()
+            for word in _LONG_WORD.findall(question):
+                own, keys = analyze_query(word), cognate_keys(word)
+                if own and keys and keys[0] not in seen:
+                    seen.add(keys[0])
+                    groups.append([{own[0]: 1.0}, {keys[0]: COGNATE_WEIGHT}])
         return groups
 
     def expand(self, question: str, terms: list[str]) -> dict[str, float]:
@@ -119,6 +126,9 @@ class Bridge:
                 for term, weight in translation.items():
                     extra[term] = max(extra.get(term, 0.0), weight)
         return extra
+
+
+_LONG_WORD = re.compile(r"[^\W\d_]{5,}")
 
 
 def _phrases(question: str) -> list[str]:

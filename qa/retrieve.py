@@ -38,8 +38,11 @@ def scaled_bm25(bm25: BM25, terms: list[str], alternatives: list[list[dict[str, 
     question that matches only through bridges, or hardly at all, must not
     look like a perfect match. Bridged words add to the score, not to the
     scale, and each counts once, by its best translation in the document.
+    A question term that a group offers at full weight counts within that
+    group only, as the best of it and its alternatives.
     """
-    scores = bm25.scores(dict.fromkeys(terms, 1.0))
+    anchored = {term for group in alternatives for translation in group for term, weight in translation.items() if weight >= 1}
+    scores = bm25.scores({term: 1.0 for term in terms if term not in anchored})
     for group in alternatives:
         scores += np.max([bm25.scores(translation) for translation in group], axis=0)
     unseen = bm25.unseen_idf()

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from qa.bridge import Bridge, merge_aliases, mine_aliases
+from qa.bridge import COGNATE_WEIGHT, Bridge, merge_aliases, mine_aliases
 from qa.lexicon import build, english_key
 
 
@@ -57,3 +57,9 @@ def test_bridge_expands_loanwords(tmp_path):
     bridge = Bridge({}, build(["포럼에는 150여 명이 참여했다."]))
     extra = bridge.expand("Who attended the forum?", ["attend", "forum"])
     assert "포럼" in extra
+
+
+def test_a_cognate_is_its_word_alternative_not_an_addition():
+    bridge = Bridge({}, {}, ["cognates"])
+    assert bridge.alternatives("Which astronauts?", ["astronaut"]) == [[{"astronaut": 1.0}, {"~astro": COGNATE_WEIGHT}]]
+    assert Bridge({}, {}, ["aliases"]).alternatives("Which astronauts?", ["astronaut"]) == []

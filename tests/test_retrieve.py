@@ -62,3 +62,9 @@ def test_salient_words_are_acronyms_and_numbers():
         "FY2023",
         "F-35",
     ]
+
+
+def test_scaled_bm25_counts_a_word_once_by_its_best_alternative():
+    bm25 = BM25([["japan", "~japan"], ["japan", "x"], ["~japan", "x"], ["x", "y"]])
+    scaled = scaled_bm25(bm25, ["japan"], [[{"japan": 1.0}, {"~japan": 0.5}]])
+    assert scaled[0] == scaled[1] > scaled[2] > scaled[3] == 0
