@@ -7,13 +7,15 @@
 English questions only (the golden files' ``"lang": "en"``; XQuAD's are all
 English), with the offline default model. Each configuration changes one
 thing against the full hybrid retriever: a retriever, a query bridge left
-out, or the index built without glosses. Prints markdown tables of hit@1 /
-hit@5 / MRR@10 by document language (seeds) and by task (XQuAD).
+out, the index built without FreeDict's German dictionary, or without any
+glosses. Prints markdown tables of hit@1 / hit@5 / MRR@10 by document
+language (seeds) and by task (XQuAD).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 from pathlib import Path
 
@@ -35,6 +37,7 @@ def configurations() -> list[tuple[str, dict]]:
     ]
     rows += [(f"hybrid without {bridge}", {**full, "bridges": [b for b in BRIDGES if b != bridge]}) for bridge in BRIDGES]
     rows += [
+        ("hybrid without FreeDict (no German glosses)", {**full, "freedict": False}),
         ("hybrid without glosses", {**full, "glosses": False}),
         ("hybrid, no bridges, no glosses", {**full, "bridges": [], "glosses": False}),
         ("dense without glosses", {**full, "retriever": "dense", "glosses": False}),
@@ -42,12 +45,19 @@ def configurations() -> list[tuple[str, dict]]:
     return rows
 
 
-def evaluate(corpus: Path, golden: Path, indexes: Path, settings: dict) -> dict:
-    folder = indexes / f"{corpus.parent.name}-{corpus.name}-{'glosses' if settings['glosses'] else 'plain'}"
-    resolved = Settings(corpus_dir=corpus, index_dir=folder, **settings)
-    Bot.index(resolved)  # built once per corpus and gloss setting, then found up to date
-    cases = [case for case in load_golden(golden) if case.lang in (None, "en")]
-    return summarise(Bot.load(resolved).evaluate(cases))
+def evaluate(corpus: Path, golden: Path, indexes: Path, configuration: dict) -> dict:
+    settings = dict(configuration)
+    freedict = settings.pop("freedict", True)
+    glosses = ("glosses" if freedict else "glosses-no-freedict") if settings["glosses"] else "plain"
+    resolved = Settings(corpus_dir=corpus, index_dir=indexes / f"{corpus.parent.name}-{glosses}", **settings)
+    if not freedict:  # an empty folder, where qa looks for FreeDict instead of the system's
+        os.environ["QA_FREEDICT_DIR"] = str(indexes)
+    try:
+        Bot.index(resolved)  # built once per corpus and gloss setting, then found up to date
+        cases = [case for case in load_golden(golden) if case.lang in (None, "en")]
+        return summarise(Bot.load(resolved).evaluate(cases))
+    finally:
+        os.environ.pop("QA_FREEDICT_DIR", None)
 
 
 def cell(metrics: dict) -> str:

@@ -221,14 +221,20 @@ def gloss_in_background(texts: Mapping[str, str]) -> Callable[[], dict[str, list
 
 
 _WORKER: subprocess.Popen | None = None
+_WORKER_DICTIONARIES: tuple[Path | None, Path | None] | None = None
 
 
 def _worker() -> subprocess.Popen:
-    global _WORKER
-    if _WORKER is None or _WORKER.poll() is not None:
+    """The running worker, or a new one if it stopped or the dictionaries it loaded are no longer the ones installed."""
+    global _WORKER, _WORKER_DICTIONARIES
+    dictionaries = (cedict_path(), freedict_path())
+    if _WORKER is None or _WORKER.poll() is not None or dictionaries != _WORKER_DICTIONARIES:
+        if _WORKER is not None and _WORKER.poll() is None:
+            _WORKER.stdin.close()
         _WORKER = subprocess.Popen(
             [sys.executable, "-m", "qa.gloss"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8", bufsize=1
         )
+        _WORKER_DICTIONARIES = dictionaries
     return _WORKER
 
 

@@ -1,0 +1,21 @@
+#!/bin/sh
+# Install qa into .venv, on a fresh machine, in one go:
+#   1. on Debian or Ubuntu, FreeDict's German-English dictionary, which German glosses read
+#      (optional: without it qa works and reads German text as it stands);
+#   2. the CPU build of torch 2.13.0 first: any other torch requirement pulls gigabytes of CUDA;
+#   3. qa itself, editable, with its test tools.
+set -eu
+cd "$(dirname "$0")"
+
+if command -v apt-get >/dev/null 2>&1 && [ ! -f /usr/share/dictd/freedict-deu-eng.index ]; then
+    if [ "$(id -u)" -eq 0 ]; then as_root=""; elif command -v sudo >/dev/null 2>&1; then as_root="sudo"; else as_root="-"; fi
+    if [ "$as_root" = "-" ]; then
+        echo "install.sh: neither root nor sudo: skipping dict-freedict-deu-eng, so German text is not glossed" >&2
+    elif ! { $as_root apt-get install -y -q dict-freedict-deu-eng >/dev/null 2>&1 ||
+             { $as_root apt-get update -q >/dev/null && $as_root apt-get install -y -q dict-freedict-deu-eng >/dev/null; }; }; then
+        echo "install.sh: could not install dict-freedict-deu-eng, so German text is not glossed" >&2
+    fi
+fi
+
+python3 -m venv .venv
+.venv/bin/pip install --quiet torch==2.13.0 -e '.[dev]'
