@@ -25,10 +25,10 @@ from qa.embed import Embedder
 from qa.errors import BadIndexError, CorpusError, LLMError, QuestionError
 from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
 from qa.followup import Reading, read
-from qa.gloss import english_view, gloss_in_background, glossed_lexicon, glosser, words_within
+from qa.gloss import english_view, glossed_lexicon, glosser, read_in_background, words_within
 from qa.language import detect
 from qa.ingest import read_documents
-from qa.lexicon import build as build_lexicon, merge_lexicons
+from qa.lexicon import merge_lexicons
 from qa.lexical import ANALYZER, analyze
 from qa.llm import LLM, TextSink
 from qa.models import Answer, Chunk, Passage
@@ -169,7 +169,9 @@ class Bot:
                 return IndexReport(len(documents), 0, 0, 0, manifest.chunk_count, 0, time.perf_counter() - started, index_dir)
             previous = index_store.read(index_dir) if manifest is not None else None
 
-            glossing = gloss_in_background({d.source: d.text for d in changes.to_embed} if settings.glosses else {})
+            reading = read_in_background(
+                {d.source: d.text for d in changes.to_embed} if settings.glosses else {}, [d.text for d in documents]
+            )
             embedder = Embedder.load(settings.model)
             max_tokens = min(settings.chunk_tokens, embedder.max_tokens - 2)
             fresh_chunks: dict[str, list[Chunk]] = {}
@@ -178,9 +180,9 @@ class Bot:
                     document, max_tokens, settings.chunk_overlap_tokens, embedder.count_tokens
                 )
                 progress("chunking", number, len(changes.to_embed))
-            words = glossing()
+            readings = reading()
             fresh_glosses = {
-                source: [words_within(words.get(source, []), c.char_start, c.char_end) for c in chunks]
+                source: [words_within(readings.glosses.get(source, []), c.char_start, c.char_end) for c in chunks]
                 for source, chunks in fresh_chunks.items()
             }
             # The model reads a chunk's English glosses where it has them: an English-only
@@ -209,7 +211,7 @@ class Bot:
                 stored,
                 aliases=merge_aliases(mine_aliases(d.text) for d in documents),
                 lexicon=merge_lexicons(
-                    build_lexicon([d.text for d in documents]), glossed_lexicon([c.text for c in stored.chunks], stored.glosses)
+                    readings.lexicon, glossed_lexicon([c.text for c in stored.chunks], stored.glosses)
                 ),
             )
             index_store.write(index_dir, stored, settings.ann)

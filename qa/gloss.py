@@ -39,6 +39,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,29 +194,43 @@ def _longest_entries(word: str, dictionary: dict[str, str]) -> list[tuple[int, i
     return found
 
 
-def gloss_in_background(texts: Mapping[str, str]) -> Callable[[], dict[str, list[GlossedWord]]]:
-    """Start glossing ``{source: text}`` in a worker process; call the result for ``{source: [GlossedWord]}``.
+@dataclass(frozen=True)
+class Readings:
+    """What the dictionaries make of a corpus: glosses of the documents asked for, and the query lexicon."""
 
-    Glossing takes seconds (Kiwi's model, jieba's dictionary) and so does
-    loading the embedding model; in two processes they overlap. The worker is
-    a fresh interpreter running this module (``python -m qa.gloss``), so it
-    neither inherits the caller's threads, as a fork would, nor re-imports the
-    caller's main script, as multiprocessing's spawn would; it stays for the
-    process's later builds with its dictionaries loaded.
+    glosses: dict[str, list[GlossedWord]]  # source -> its glossed words
+    lexicon: dict[str, list[str]]  # english key -> words the corpus uses (qa.lexicon.build)
+
+
+def read_in_background(to_gloss: Mapping[str, str], corpus: list[str]) -> Callable[[], Readings]:
+    """Start the dictionary work of an index build in a worker process; call the result to wait for it.
+
+    ``to_gloss`` maps the sources to gloss to their texts; the lexicon is
+    built from every text of the ``corpus``. Both take seconds (Kiwi's model,
+    jieba's and CC-CEDICT's dictionaries) and so does loading the embedding
+    model; in two processes they overlap. The worker is a fresh interpreter
+    running ``serve``, so it neither inherits the caller's threads, as a fork
+    would, nor re-imports the caller's main script, as multiprocessing's
+    spawn would; it stays for the process's later builds with its
+    dictionaries loaded.
     """
     german = freedict_path() is not None
-    wanted = {s: t for s, t in texts.items() if _HAN.search(t) or _HANGUL.search(t) or (german and detect(t) == "de")}
-    if not wanted:
-        return dict
+    wanted = {s: t for s, t in to_gloss.items() if _HAN.search(t) or _HANGUL.search(t) or (german and detect(t) == "de")}
     worker = _worker()
-    worker.stdin.write(json.dumps(wanted, ensure_ascii=False) + "\n")
+    request = uuid.uuid4().hex
+    worker.stdin.write(json.dumps({"id": request, "gloss": wanted, "corpus": corpus}, ensure_ascii=False) + "\n")
     worker.stdin.flush()
 
-    def result() -> dict[str, list[GlossedWord]]:
-        reply = worker.stdout.readline()
-        if not reply:
-            raise RuntimeError(f"the glossing worker stopped (exit status {worker.wait()})")
-        return {source: [GlossedWord(*word) for word in words] for source, words in json.loads(reply).items()}
+    def result() -> Readings:
+        while True:  # replies to requests whose build failed before reading them come first
+            reply = worker.stdout.readline()
+            if not reply:
+                raise RuntimeError(f"the dictionary worker stopped (exit status {worker.wait()})")
+            done = json.loads(reply)
+            if done["id"] == request:
+                break
+        glosses = {source: [GlossedWord(*word) for word in words] for source, words in done["glosses"].items()}
+        return Readings(glosses, done["lexicon"])
 
     return result
 
@@ -232,18 +247,27 @@ def _worker() -> subprocess.Popen:
         if _WORKER is not None and _WORKER.poll() is None:
             _WORKER.stdin.close()
         _WORKER = subprocess.Popen(
-            [sys.executable, "-m", "qa.gloss"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8", bufsize=1
+            [sys.executable, "-c", "from qa.gloss import serve; serve()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            bufsize=1,
         )
         _WORKER_DICTIONARIES = dictionaries
     return _WORKER
 
 
-def _serve() -> None:
-    """The worker's loop: one JSON object of texts per line in, their glossed words per line out."""
+def serve() -> None:
+    """The worker's loop: one JSON request per line in, its ``Readings`` as one JSON line out."""
+    from qa.lexicon import build as build_lexicon
+
     glossary = Glossary.load()
     for line in sys.stdin:
-        texts = json.loads(line)
-        print(json.dumps({source: glossary.gloss(text) for source, text in texts.items()}, ensure_ascii=False), flush=True)
+        request = json.loads(line)
+        glosses = {source: glossary.gloss(text) for source, text in request["gloss"].items()}
+        reply = {"id": request["id"], "glosses": glosses, "lexicon": build_lexicon(request["corpus"])}
+        print(json.dumps(reply, ensure_ascii=False), flush=True)
 
 
 def english_view(words: list[GlossedWord], text: str) -> str:
@@ -490,7 +514,3 @@ def _edit_distance(a: str, b: str) -> int:
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
         previous = current
     return previous[-1]
-
-
-if __name__ == "__main__":
-    _serve()
