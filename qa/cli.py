@@ -224,8 +224,17 @@ def print_miss(result) -> None:
 
 
 def open_bot(settings: Settings) -> Bot:
-    """The settings' index, built first (with a progress bar) if there is none."""
-    with progress_bar() as progress:
+    """The settings' index, built first (with a line saying so, and a progress bar) if there is none."""
+    announced = False
+    with progress_bar() as bar:
+
+        def progress(stage: str, done: int, total: int) -> None:
+            nonlocal announced
+            if not announced:
+                err.print(f"No index in {settings.index_dir} yet: indexing {settings.corpus_dir} first (seconds, once)")
+                announced = True
+            bar(stage, done, total)
+
         return Bot.load(settings, progress=progress)
 
 

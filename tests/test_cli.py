@@ -51,6 +51,9 @@ class TestAsk:
         result = qa("ask", HEADLINE, "--json", "--index-dir", index_dir, "--corpus", corpus_copy)
         assert result.exit_code == 0, result.output
         assert (index_dir / "CURRENT").is_file()
+        assert "indexing" in result.stderr and json.loads(result.stdout)["passages"]
+        again = qa("ask", HEADLINE, "--json", "--index-dir", index_dir, "--corpus", corpus_copy)
+        assert "indexing" not in again.stderr
 
     def test_run_installed_entry_point(self, seed_settings):
         """The console script itself, in a fresh process, as a user runs it."""
