@@ -22,12 +22,16 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from qa.lexical import STOP_WORDS, analyze, analyze_query, cognate_keys
-from qa.lexicon import SOUND_PREFIX, english_key, english_skeleton
+from qa.lexicon import SOUND_PREFIX, english_key, english_skeleton, spelling_distance
 
 ALIAS_WEIGHT = 0.6
 # A dictionary translation counts almost as the word itself (0.9 measured best of
 # 0.25-1.5 on the seeds and XQuAD zh); below 1, so the question's own words set the ceiling.
 LEXICON_WEIGHT = 0.9
+# A question word reaches a Hangul word of the same consonants when their spellings are
+# this close: looser than a gloss needs (0.3, qa.lexicon), since only words the corpus
+# holds are candidates ("channel" ~ 채널 at 0.4; "Korean" is not 그린, at 0.5).
+SOUND_MAX_DISTANCE = 0.4
 # A cognate weighs half a word (measured 0.3-1.0 on the seeds and XQuAD): "Technologie" is
 # probably "technology", "Mond" is never "monde".
 COGNATE_WEIGHT = 0.5
@@ -106,7 +110,8 @@ class Bridge:
         if "sounds" in self.enabled:
             for word in re.findall(r"[A-Za-z]{4,}", question):
                 if word.lower() not in STOP_WORDS:
-                    add(self.lexicon.get(SOUND_PREFIX + english_skeleton(word), ()), LEXICON_WEIGHT)
+                    heard = self.lexicon.get(SOUND_PREFIX + english_skeleton(word), ())
+                    add([hangul for hangul in heard if spelling_distance(word, hangul) <= SOUND_MAX_DISTANCE], LEXICON_WEIGHT)
         if "cognates" in self.enabled:
             # A cognate is the word's alternative, not an addition to it: "Japan" in a
             # German text must not count again as "~japan".

@@ -47,7 +47,15 @@ from typing import NamedTuple
 
 from qa.language import detect
 from qa.lexical import STOP_WORDS
-from qa.lexicon import cached, cedict_path, english_key, english_skeleton, hangul_skeleton, romanise
+from qa.lexicon import (
+    LOANWORD_MAX_DISTANCE,
+    cached,
+    cedict_path,
+    english_key,
+    english_skeleton,
+    hangul_skeleton,
+    spelling_distance,
+)
 
 
 # Recorded in each index: glosses that change ask for a rebuild.
@@ -63,10 +71,8 @@ SENSE_SEPARATOR = "; "
 LOANWORD_MIN_ZIPF = 3.0
 LOANWORD_VOCABULARY = 60_000
 LOANWORD_CANDIDATES = 100
-# ... whose spelling is at most this far (edit distance over length) from the
-# Hangul word's romanisation, so that a transliterated name or a native word
-# that merely shares its consonants (로카시오, 만남) stays unglossed.
-LOANWORD_MAX_DISTANCE = 0.3
+# ... whose spelling is at most LOANWORD_MAX_DISTANCE (qa.lexicon) from the
+# Hangul word's romanisation.
 MIN_SKELETON = 3
 # German words this common (Zipf 5.5: one in 300,000 words, "und", "der", "im")
 # are function words, which a dictionary only mistranslates ("des" as D flat).
@@ -165,12 +171,8 @@ class Glossary:
         candidates = self.loanwords.get(hangul_skeleton(hangul), ())
         if not candidates:
             return None
-        sound = _comparable(romanise(hangul))
-        distances = []
-        for rank, word in enumerate(candidates):  # ties go to the more frequent word
-            spelled = _comparable(word)
-            distances.append((_edit_distance(sound, spelled) / max(len(sound), len(spelled)), rank, word))
-        distance, _, english = min(distances)
+        # Ties go to the more frequent word, first in the list.
+        distance, _, english = min((spelling_distance(word, hangul), rank, word) for rank, word in enumerate(candidates))
         return english if distance <= LOANWORD_MAX_DISTANCE else None
 
 
@@ -488,29 +490,3 @@ def _parse(source: Path) -> tuple[dict[str, str], dict[str, str], dict[str, str]
             loanwords[skeleton].append(word)
     korean = {reading: english for reading, (_, english) in readings.items()}
     return chinese, korean, loanwords
-
-
-# Spellings that Korean hears alike, folded the same way on both sides.
-_SOUND_ALIKE = [
-    ("r(?![aeiouy])", ""), ("tch", "s"), ("ch", "s"), ("sh", "s"), ("th", "t"), ("ph", "p"), ("ck", "k"), ("qu", "kw"),
-    ("f", "p"), ("v", "b"), ("q", "k"), ("x", "ks"), ("j", "s"), ("z", "s"), ("c", "k"), ("r", "l"),
-    ("eo", "o"), ("eu", ""), ("ae", "e"), ("w", ""), ("y", "i"), ("d", "t"), ("g", "k"), ("b", "p"),
-    (r"(.)\1+", r"\1"),
-]
-
-
-def _comparable(spelling: str) -> str:
-    spelling = spelling.lower()
-    for written, heard in _SOUND_ALIKE:
-        spelling = re.sub(written, heard, spelling)
-    return spelling
-
-
-def _edit_distance(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, char_a in enumerate(a, 1):
-        current = [i]
-        for j, char_b in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
-        previous = current
-    return previous[-1]

@@ -280,3 +280,42 @@ def sound_entries(texts: Iterable[str]) -> dict[str, list[str]]:
                 if len(skeleton) >= MIN_SKELETON and word[:end] not in entries[key]:
                     entries[key].append(word[:end])
     return dict(entries)
+
+
+# A Hangul word and an English word whose spellings are at most this far apart
+# (edit distance over length, once both are folded to how Korean hears them)
+# are one loanword; a transliterated name or a native word that merely shares
+# its consonants (로카시오, 만남, 그린 for "Korean") is not.
+LOANWORD_MAX_DISTANCE = 0.3
+
+
+def spelling_distance(english: str, hangul: str) -> float:
+    """How far an English word's spelling is from a Hangul word's romanisation: 0 alike, 1 nothing shared."""
+    heard, spelled = _comparable(romanise(hangul)), _comparable(english)
+    return _edit_distance(heard, spelled) / max(len(heard), len(spelled), 1)
+
+
+# Spellings that Korean hears alike, folded the same way on both sides.
+_SOUND_ALIKE = [
+    ("r(?![aeiouy])", ""), ("tch", "s"), ("ch", "s"), ("sh", "s"), ("th", "t"), ("ph", "p"), ("ck", "k"), ("qu", "kw"),
+    ("f", "p"), ("v", "b"), ("q", "k"), ("x", "ks"), ("j", "s"), ("z", "s"), ("c", "k"), ("r", "l"),
+    ("eo", "o"), ("eu", ""), ("ae", "e"), ("w", ""), ("y", "i"), ("d", "t"), ("g", "k"), ("b", "p"),
+    (r"(.)\1+", r"\1"),
+]
+
+
+def _comparable(spelling: str) -> str:
+    spelling = spelling.lower()
+    for written, heard in _SOUND_ALIKE:
+        spelling = re.sub(written, heard, spelling)
+    return spelling
+
+
+def _edit_distance(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i]
+        for j, char_b in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1]

@@ -63,3 +63,11 @@ def test_a_cognate_is_its_word_alternative_not_an_addition():
     bridge = Bridge({}, {}, ["cognates"])
     assert bridge.alternatives("Which astronauts?", ["astronaut"]) == [[{"astronaut": 1.0}, {"~astro": COGNATE_WEIGHT}]]
     assert Bridge({}, {}, ["aliases"]).alternatives("Which astronauts?", ["astronaut"]) == []
+
+
+def test_sounds_need_a_close_spelling_as_well_as_the_consonants():
+    lexicon = build(["포럼에는 그린란드 소식", "채널을 구축"])
+    bridge = Bridge({}, lexicon, ["sounds"])
+    assert "포럼" in bridge.expand("Who came to the forum?", ["forum"])
+    assert "채널" in bridge.expand("Which channel?", ["channel"])
+    assert not [term for term in bridge.expand("What did Korean firms do?", ["korean", "firm"]) if term.startswith("그린")]
