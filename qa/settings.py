@@ -37,7 +37,7 @@ class Settings(BaseModel):
     )
     glosses: bool = Field(
         True,
-        description="Index Chinese and Korean text with English word glosses, for English-only models; "
+        description="Index Chinese, Korean and German text with English word glosses, for English-only models; "
         "turn off for a multilingual model.",
     )
     bridges: list[Literal["aliases", "dictionary", "sounds", "cognates"]] = Field(
