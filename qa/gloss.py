@@ -1,12 +1,13 @@
-"""English glosses of Chinese and Korean text, word by word, aligned to the text.
+"""English glosses of Chinese, Korean and German text, word by word, aligned to the text.
 
 The default embedding model reads English only: a Chinese or Korean chunk is
-noise to it, so an English question cannot find it by meaning. Glossing each
-word with a dictionary ("협력의향서" -> "cooperate", "letter of intent") gives
-the model an English rendering it can read, word salad though it is; the
-index embeds that rendering instead of the text, and its words join the
-chunk's lexical terms. Each glossed word keeps the character offsets of the
-word it renders, so an answer can point at the original words that matched.
+noise to it, a German one half-read, so an English question cannot find it by
+meaning. Glossing each word with a dictionary (의향서 -> "letter of intent")
+gives the model an English rendering it can read, word salad though it is: the
+index embeds that rendering instead of the text, and the glosses read
+backwards join the query bridge's lexicon. Each glossed word keeps the
+character offsets of the word it renders, so an answer can point at the
+original words that matched.
 
 Everything comes from maintained packages, nothing from this corpus:
 
@@ -26,7 +27,8 @@ Everything comes from maintained packages, nothing from this corpus:
   most frequent German words per ``wordfreq``, stay as they are. Without the
   dictionary German text is embedded as it stands.
 
-Glossing runs at index time only; nothing here is imported to answer.
+The segmenters and dictionaries are loaded at index time only, in a worker
+process (``read_in_background``); asking uses the stored glosses alone.
 """
 
 from __future__ import annotations
@@ -58,21 +60,22 @@ from qa.lexicon import (
 )
 
 
-# Recorded in each index: glosses that change ask for a rebuild.
-CACHE_VERSION = 4
+# Recorded in each index (``glosser()``): glosses that change ask for a rebuild.
 GLOSSER_VERSION = 6
+# Of the parsed dictionaries' cache.
+CACHE_VERSION = 4
 # Senses kept per dictionary word: two read better than one ("to unite in
 # common effort" alone hides "cooperate") and better than three, measured
 # on the seeds and XQuAD zh-en (benchmarks/crosslingual.py).
 GLOSS_SENSES = 2
 SENSE_SEPARATOR = "; "
 # A loanword gloss is an English word at least this common (Zipf scale: 3 is
-# once per million words) ...
+# once per million words), with a consonant skeleton of MIN_SKELETON or more,
+# and spelled at most LOANWORD_MAX_DISTANCE (qa.lexicon) from the Hangul word's
+# romanisation.
 LOANWORD_MIN_ZIPF = 3.0
 LOANWORD_VOCABULARY = 60_000
 LOANWORD_CANDIDATES = 100
-# ... whose spelling is at most LOANWORD_MAX_DISTANCE (qa.lexicon) from the
-# Hangul word's romanisation.
 MIN_SKELETON = 3
 # German words this common (Zipf 5.5: one in 300,000 words, "und", "der", "im")
 # are function words, which a dictionary only mistranslates ("des" as D flat).
