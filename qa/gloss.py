@@ -52,6 +52,7 @@ from qa.lexical import STOP_WORDS
 from qa.lexicon import (
     LOANWORD_MAX_DISTANCE,
     cached,
+    cedict_entries,
     cedict_path,
     english_key,
     english_skeleton,
@@ -86,7 +87,6 @@ _GERMAN_ENDINGS = ("en", "n", "e", "es", "s", "er", "em")
 FREEDICT_DIRS = ("/usr/share/dictd", "/usr/local/share/dictd")
 FREEDICT_NAME = "freedict-deu-eng"
 
-_ENTRY = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/$")
 _SKIP_SENSE = (
     "cl:", "variant of", "old variant", "erhua variant", "japanese variant", "korean variant",
     "surname ", "see ", "used in", "also written", "abbr. for", "(derog", "(slang", "(vulgar", "(internet slang",
@@ -468,22 +468,17 @@ def _parse(source: Path) -> tuple[dict[str, str], dict[str, str], dict[str, str]
     frequency = jieba.get_FREQ
     chinese: dict[str, str] = {}
     readings: dict[str, tuple[int, str]] = {}
-    with gzip.open(source, "rt", encoding="utf-8") as lines:
-        for line in lines:
-            match = _ENTRY.match(line.rstrip("\n"))
-            if not match:
-                continue
-            traditional, simplified, _pinyin, glosses = match.groups()
-            english = _senses(glosses)
-            if english is None:
-                continue
-            for form in (simplified, traditional):
-                chinese.setdefault(form, english)
-            if len(traditional) >= 2:
-                reading = hanja.translate(traditional, "substitution")
-                count = frequency(simplified) or 0
-                if _HANGUL_WORD.fullmatch(reading) and count >= readings.get(reading, (-1, ""))[0]:
-                    readings[reading] = (count, english)
+    for traditional, simplified, _pinyin, glosses in cedict_entries(source):
+        english = _senses(glosses)
+        if english is None:
+            continue
+        for form in (simplified, traditional):
+            chinese.setdefault(form, english)
+        if len(traditional) >= 2:
+            reading = hanja.translate(traditional, "substitution")
+            count = frequency(simplified) or 0
+            if _HANGUL_WORD.fullmatch(reading) and count >= readings.get(reading, (-1, ""))[0]:
+                readings[reading] = (count, english)
     loanwords: dict[str, list[str]] = {}
     for word in wordfreq.top_n_list("en", LOANWORD_VOCABULARY):  # the most frequent first
         if len(word) < 4 or not word.isalpha() or word in STOP_WORDS or wordfreq.zipf_frequency(word, "en") < LOANWORD_MIN_ZIPF:

@@ -20,7 +20,7 @@ import os
 import pickle
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -77,33 +77,37 @@ def full_dictionary() -> list[tuple[tuple[str, ...], str, str, str | None]]:
     return cached(f"cedict-v{CACHE_VERSION}-{path.stat().st_size}", lambda: _parse_cedict(path))
 
 
-def _parse_cedict(path: Path) -> list[tuple[tuple[str, ...], str, str, str | None]]:
-    entries = []
+def cedict_entries(path: Path) -> Iterator[tuple[str, str, str, str]]:
+    """``(traditional, simplified, pinyin, glosses)`` for each line of CC-CEDICT; glosses still "/"-separated."""
     with gzip.open(path, "rt", encoding="utf-8") as lines:
         for line in lines:
             match = _ENTRY.match(line.rstrip("\n"))
-            if not match:
+            if match:
+                yield match.groups()
+
+
+def _parse_cedict(path: Path) -> list[tuple[tuple[str, ...], str, str, str | None]]:
+    entries = []
+    for traditional, simplified, pinyin, glosses in cedict_entries(path):
+        if not 2 <= len(simplified) <= 4:
+            continue
+        keys = set()
+        for gloss in re.split(r"[/;]", glosses):
+            gloss = gloss.strip()
+            if not gloss or gloss.lower().startswith(_SKIP_GLOSS):
                 continue
-            traditional, simplified, pinyin, glosses = match.groups()
-            if not 2 <= len(simplified) <= 4:
-                continue
-            keys = set()
-            for gloss in re.split(r"[/;]", glosses):
-                gloss = gloss.strip()
-                if not gloss or gloss.lower().startswith(_SKIP_GLOSS):
-                    continue
-                keys.update(code.lower() for code in re.findall(r"\(([A-Z][A-Za-z&]{1,9})\)", gloss))  # "(TSMC)"
-                proper = gloss[:1].isupper()
-                gloss = re.sub(r"\([^)]*\)", "", gloss).strip().lower()
-                gloss = re.sub(r"^(to|a|an|the) ", "", gloss)
-                key = english_key(gloss)
-                if key and len(key.split()) <= 3:
-                    keys.add(key)
-                    if proper:  # "Joe Biden" is asked about as "Biden"
-                        keys.update(word for word in key.split() if len(word) >= 4)
-            if keys:
-                reading = None if pinyin[:1].isupper() else _korean_reading(traditional)
-                entries.append((tuple(sorted(keys)), simplified, traditional, reading))
+            keys.update(code.lower() for code in re.findall(r"\(([A-Z][A-Za-z&]{1,9})\)", gloss))  # "(TSMC)"
+            proper = gloss[:1].isupper()
+            gloss = re.sub(r"\([^)]*\)", "", gloss).strip().lower()
+            gloss = re.sub(r"^(to|a|an|the) ", "", gloss)
+            key = english_key(gloss)
+            if key and len(key.split()) <= 3:
+                keys.add(key)
+                if proper:  # "Joe Biden" is asked about as "Biden"
+                    keys.update(word for word in key.split() if len(word) >= 4)
+        if keys:
+            reading = None if pinyin[:1].isupper() else _korean_reading(traditional)
+            entries.append((tuple(sorted(keys)), simplified, traditional, reading))
     return entries
 
 
