@@ -25,11 +25,12 @@ from qa.embed import Embedder
 from qa.errors import BadIndexError, CorpusError, LLMError, QuestionError
 from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
 from qa.followup import Reading, read
-from qa.gloss import english_view, glossed_lexicon, glosser, read_in_background, words_within
+from qa.dictionary_worker import prepare_in_background
+from qa.gloss import english_view, glossed_lexicon, glosser, words_within
 from qa.language import detect
 from qa.ingest import read_documents
 from qa.lexicon import merge_lexicons
-from qa.lexical import ANALYZER, analyze
+from qa.lexical import ANALYZER, index_terms
 from qa.llm import LLM, TextSink
 from qa.models import Answer, Chunk, Passage
 from qa.rerank import Reranker
@@ -169,8 +170,8 @@ class Bot:
                 return IndexReport(len(documents), 0, 0, 0, manifest.chunk_count, 0, time.perf_counter() - started, index_dir)
             previous = index_store.read(index_dir) if manifest is not None else None
 
-            reading = read_in_background(
-                {d.source: d.text for d in changes.to_embed} if settings.glosses else {}, [d.text for d in documents]
+            preparing = prepare_in_background(
+                {d.source: d.text for d in documents}, [d.source for d in changes.to_embed] if settings.glosses else []
             )
             embedder = Embedder.load(settings.model)
             max_tokens = min(settings.chunk_tokens, embedder.max_tokens - 2)
@@ -180,9 +181,9 @@ class Bot:
                     document, max_tokens, settings.chunk_overlap_tokens, embedder.count_tokens
                 )
                 progress("chunking", number, len(changes.to_embed))
-            readings = reading()
+            prepared = preparing()
             fresh_glosses = {
-                source: [words_within(readings.glosses.get(source, []), c.char_start, c.char_end) for c in chunks]
+                source: [words_within(prepared.glosses.get(source, []), c.char_start, c.char_end) for c in chunks]
                 for source, chunks in fresh_chunks.items()
             }
             # The model reads a chunk's English glosses where it has them: an English-only
@@ -203,7 +204,7 @@ class Bot:
             fresh = {}
             row = 0
             for source, chunks in fresh_chunks.items():
-                terms = [analyze(chunk.text) for chunk in chunks]
+                terms = [index_terms(chunk.text) for chunk in chunks]
                 fresh[source] = (chunks, vectors[row : row + len(chunks)], terms, fresh_glosses[source])
                 row += len(chunks)
             stored = index_store.assemble(documents, previous, changes, fresh, {**_recipe(settings), "dimension": embedder.dimension})
@@ -211,7 +212,7 @@ class Bot:
                 stored,
                 aliases=merge_aliases(mine_aliases(d.text) for d in documents),
                 lexicon=merge_lexicons(
-                    readings.lexicon, glossed_lexicon([c.text for c in stored.chunks], stored.glosses)
+                    prepared.lexicon, glossed_lexicon([c.text for c in stored.chunks], stored.glosses)
                 ),
             )
             index_store.write(index_dir, stored, settings.ann)

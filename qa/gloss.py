@@ -28,21 +28,16 @@ Everything comes from maintained packages, nothing from this corpus:
   dictionary German text is embedded as it stands.
 
 The segmenters and dictionaries are loaded at index time only, in a worker
-process (``read_in_background``); asking uses the stored glosses alone.
+process (``qa.dictionary_worker``); asking uses the stored glosses alone.
 """
 
 from __future__ import annotations
 
 import bisect
 import gzip
-import json
 import logging
 import os
 import re
-import subprocess
-import sys
-import uuid
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -199,80 +194,15 @@ def _longest_entries(word: str, dictionary: dict[str, str]) -> list[tuple[int, i
     return found
 
 
-@dataclass(frozen=True)
-class Readings:
-    """What the dictionaries make of a corpus: glosses of the documents asked for, and the query lexicon."""
+def needs_glosses(text: str) -> bool:
+    """Does a document hold words to gloss: Chinese or Korean, or German with FreeDict installed?
 
-    glosses: dict[str, list[GlossedWord]]  # source -> its glossed words
-    lexicon: dict[str, list[str]]  # english key -> words the corpus uses (qa.lexicon.build)
-
-
-def read_in_background(to_gloss: Mapping[str, str], corpus: list[str]) -> Callable[[], Readings]:
-    """Start the dictionary work of an index build in a worker process; call the result to wait for it.
-
-    ``to_gloss`` maps the sources to gloss to their texts; the lexicon is
-    built from every text of the ``corpus``. Both take seconds (Kiwi's model,
-    jieba's and CC-CEDICT's dictionaries) and so does loading the embedding
-    model; in two processes they overlap. The worker is a fresh interpreter
-    running ``serve``, so it neither inherits the caller's threads, as a fork
-    would, nor re-imports the caller's main script, as multiprocessing's
-    spawn would; it stays for the process's later builds with its
-    dictionaries loaded.
+    Japanese is left alone: its kanji would get Chinese senses and its kana none.
     """
-    german = freedict_path() is not None
-    wanted = {s: t for s, t in to_gloss.items() if _HAN.search(t) or _HANGUL.search(t) or (german and detect(t) == "de")}
-    worker = _worker()
-    request = uuid.uuid4().hex
-    worker.stdin.write(json.dumps({"id": request, "gloss": wanted, "corpus": corpus}, ensure_ascii=False) + "\n")
-    worker.stdin.flush()
-
-    def result() -> Readings:
-        while True:  # replies to requests whose build failed before reading them come first
-            reply = worker.stdout.readline()
-            if not reply:
-                raise RuntimeError(f"the dictionary worker stopped (exit status {worker.wait()})")
-            done = json.loads(reply)
-            if done["id"] == request:
-                break
-        glosses = {source: [GlossedWord(*word) for word in words] for source, words in done["glosses"].items()}
-        return Readings(glosses, done["lexicon"])
-
-    return result
-
-
-_WORKER: subprocess.Popen | None = None
-_WORKER_DICTIONARIES: tuple[Path | None, Path | None] | None = None
-
-
-def _worker() -> subprocess.Popen:
-    """The running worker, or a new one if it stopped or the dictionaries it loaded are no longer the ones installed."""
-    global _WORKER, _WORKER_DICTIONARIES
-    dictionaries = (cedict_path(), freedict_path())
-    if _WORKER is None or _WORKER.poll() is not None or dictionaries != _WORKER_DICTIONARIES:
-        if _WORKER is not None and _WORKER.poll() is None:
-            _WORKER.stdin.close()
-        _WORKER = subprocess.Popen(
-            [sys.executable, "-c", "from qa.gloss import serve; serve()"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            bufsize=1,
-        )
-        _WORKER_DICTIONARIES = dictionaries
-    return _WORKER
-
-
-def serve() -> None:
-    """The worker's loop: one JSON request per line in, its ``Readings`` as one JSON line out."""
-    from qa.lexicon import build as build_lexicon
-
-    glossary = Glossary.load()
-    for line in sys.stdin:
-        request = json.loads(line)
-        glosses = {source: glossary.gloss(text) for source, text in request["gloss"].items()}
-        reply = {"id": request["id"], "glosses": glosses, "lexicon": build_lexicon(request["corpus"])}
-        print(json.dumps(reply, ensure_ascii=False), flush=True)
+    if _HANGUL.search(text):
+        return True
+    language = detect(text)
+    return (bool(_HAN.search(text)) and language != "ja") or (language == "de" and freedict_path() is not None)
 
 
 def english_view(words: list[GlossedWord], text: str) -> str:

@@ -123,12 +123,3 @@ def test_without_freedict_german_stays_german(tmp_path, monkeypatch):
     assert freedict_path() is None and "freedict" not in glosser()
     monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
     assert Glossary.load().gloss("Die Monderkundung mit Fahrzeugen.", "de") == []
-
-
-def test_a_build_that_failed_before_reading_its_glosses_does_not_leak_them_into_the_next(tmp_path):
-    from qa.gloss import read_in_background
-
-    abandoned = read_in_background({"a.txt": "协力的意向书"}, ["协力的意向书"])
-    del abandoned  # as a build does when embedding fails after the request went out
-    readings = read_in_background({"b.txt": "한국산업기술진흥원"}, ["한국산업기술진흥원"])()
-    assert list(readings.glosses) == ["b.txt"]
