@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from qa.chunk import has_sentence_end, letter_weight, split_sentences
 from qa.gloss import GlossedWord, words_within
-from qa.lexical import analyze
+from qa.lexical import analyze, index_terms
 from qa.models import Answer, Citation, Passage
 
 ABSTAIN_TEXT = "The documents do not answer this. The closest passages are listed below."
@@ -66,6 +66,7 @@ def sentences_of(passage: Passage) -> list[Candidate]:
 def term_coverage(query_terms: dict[str, float], text: str, glosses: list[GlossedWord] = ()) -> float:
     """Weighted share of the question's own terms that occur in the text or its English glosses.
 
+    A sentence is matched as its passage was indexed, cognate keys included.
     Bridged terms count towards the share but not towards the whole, like
     the retriever's scaled BM25.
     """
@@ -74,7 +75,7 @@ def term_coverage(query_terms: dict[str, float], text: str, glosses: list[Glosse
         whole = sum(query_terms.values())
     if not whole:
         return 0.0
-    present = set(analyze(text)).union(*(analyze(english) for *_, english in glosses))
+    present = set(index_terms(text)).union(*(analyze(english) for *_, english in glosses))
     return sum(weight for term, weight in query_terms.items() if term in present) / whole
 
 

@@ -21,7 +21,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 
-from qa.lexical import STOP_WORDS, analyze, analyze_query, cognate_keys
+from qa.lexical import COGNATE_PREFIX, STOP_WORDS, analyze, analyze_query, cognate_keys
 from qa.lexicon import SOUND_PREFIX, english_key, english_skeleton, spelling_distance
 
 ALIAS_WEIGHT = 0.6
@@ -129,8 +129,13 @@ class Bridge:
         for group in self.alternatives(question, terms):
             for translation in group:
                 for term, weight in translation.items():
-                    extra[term] = max(extra.get(term, 0.0), weight)
+                    if term not in terms:
+                        extra[term] = max(extra.get(term, 0.0), weight)
         return extra
+
+    def translates(self, word: str) -> bool:
+        """Does a bridge carry the word into another language? A cognate key is no translation."""
+        return any(not term.startswith(COGNATE_PREFIX) for term in self.expand(word, analyze_query(word)))
 
 
 _LONG_WORD = re.compile(r"[^\W\d_]{5,}")

@@ -97,19 +97,24 @@ def _cjk_terms(run: str) -> list[str]:
 
 
 def analyze(text: str) -> list[str]:
-    """Index terms of a document's text, in order, duplicates kept (for term frequency)."""
+    """Terms of a text, in order, duplicates kept (for term frequency)."""
     terms: list[str] = []
     for run in _SCRIPT_RUN.findall(normalise(text)):
         if _CJK_FIRST.match(run):
             terms.extend(_cjk_terms(run))
         else:
             terms.extend(_latin_terms(run))
-    return terms + cognate_keys(text)
+    return terms
+
+
+def index_terms(text: str) -> list[str]:
+    """What a chunk is indexed under: its terms and the cognate keys of its long Latin words."""
+    return analyze(text) + cognate_keys(text)
 
 
 def analyze_query(text: str) -> list[str]:
-    """Terms of a question: as ``analyze``, less the question words and particles and cognate keys."""
-    return [term for term in analyze(text) if term not in STOP_WORDS and not term.startswith(COGNATE_PREFIX)]
+    """Terms of a question: as ``analyze``, less the question words and particles."""
+    return [term for term in analyze(text) if term not in STOP_WORDS]
 
 
 def cognate_keys(text: str) -> list[str]:

@@ -18,7 +18,7 @@ import numpy as np
 from qa.bridge import Bridge
 from qa.gloss import english_view
 from qa.index import StoredIndex, dense_search
-from qa.lexical import BM25, analyze, analyze_query
+from qa.lexical import BM25, analyze_query
 from qa.models import Passage
 from qa.rerank import RERANK_POOL
 
@@ -140,10 +140,9 @@ class Retriever:
         """
         unknown = []
         for word in salient_words(question):
-            terms = analyze(word)
-            known = any(term in self.bm25.postings for term in terms)
+            known = any(term in self.bm25.postings for term in analyze_query(word))
             if not known and self.bridge is not None:
-                known = bool(self.bridge.expand(word, terms))
+                known = self.bridge.translates(word)
             if not known:
                 unknown.append(word)
         return unknown

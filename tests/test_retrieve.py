@@ -68,3 +68,9 @@ def test_scaled_bm25_counts_a_word_once_by_its_best_alternative():
     bm25 = BM25([["japan", "~japan"], ["japan", "x"], ["~japan", "x"], ["x", "y"]])
     scaled = scaled_bm25(bm25, ["japan"], [[{"japan": 1.0}, {"~japan": 0.5}]])
     assert scaled[0] == scaled[1] > scaled[2] > scaled[3] == 0
+
+
+def test_names_no_document_holds_are_unknown_however_long(bot):
+    retriever = bot._retriever
+    assert retriever.unknown_names("What did NVIDIA and UNESCO sign in FY2023 with NASA?") == ["NVIDIA", "UNESCO", "FY2023"]
+    assert retriever.unknown_names("What did NIST sign with KIAT?") == []
