@@ -80,9 +80,16 @@ def check_question(question: str) -> str:
     return question
 
 
-def _check_recipe(manifest: index_store.Manifest, settings: Settings, index_dir: Path) -> None:
-    """Refuse an index built another way: its vectors would not match the questions'."""
+# What asking depends on: the questions' vectors and terms must be made as the index's were.
+# The rest of the recipe (chunking, glosses) matters to a build that adds to the index.
+_ASKING_NEEDS = ("model", "lexical_analyzer")
+
+
+def _check_recipe(manifest: index_store.Manifest, settings: Settings, index_dir: Path, keys: Sequence[str] | None = None) -> None:
+    """Refuse an index built another way: its vectors would not match the questions', or a build would mix recipes."""
     for key, value in _recipe(settings).items():
+        if keys is not None and key not in keys:
+            continue
         built = getattr(manifest, key)
         if built != value:
             undo = f" (or set {key} back to {built!r})" if key in Settings.model_fields else ""
@@ -148,7 +155,7 @@ class Bot:
                 raise BadIndexError(f"no index in {settings.index_dir}: build one with: qa index")
             cls.index(settings, progress=progress)
         stored = index_store.read(settings.index_dir)
-        _check_recipe(stored.manifest, settings, settings.index_dir)
+        _check_recipe(stored.manifest, settings, settings.index_dir, _ASKING_NEEDS)
         return cls(settings, stored)
 
     @staticmethod

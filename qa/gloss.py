@@ -58,8 +58,8 @@ from qa.lexicon import (
 
 # Recorded in each index (``glosser()``): glosses that change ask for a rebuild.
 GLOSSER_VERSION = 6
-# Of the parsed dictionaries' cache.
-CACHE_VERSION = 4
+# Of the parsed glossary's cache, beside the glosser's own version.
+GLOSSARY_CACHE_VERSION = 1
 # Senses kept per dictionary word: two read better than one ("to unite in
 # common effort" alone hides "cooperate") and better than three, measured
 # on the seeds and XQuAD zh-en (benchmarks/crosslingual.py).
@@ -115,7 +115,7 @@ class Glossary:
     def load(cls) -> "Glossary":
         """The parsed dictionaries, cached per machine."""
         cedict, freedict = cedict_path(), freedict_path()
-        name = f"glossary-v{CACHE_VERSION}-{cedict.stat().st_size if cedict else 0}-{freedict.stat().st_size if freedict else 0}"
+        name = f"glossary-{glosser()}-cache{GLOSSARY_CACHE_VERSION}"
         return cached(name, lambda: cls(*(_parse(cedict) if cedict else ({}, {}, {})), *_parse_german(freedict)))
 
     def gloss(self, text: str, language: str | None = None) -> list[GlossedWord]:
@@ -307,8 +307,20 @@ def _kiwi():
 
 
 def glosser() -> str:
-    """What an index's glosses were made with, recorded in its recipe: installing FreeDict changes them."""
-    return f"cedict-jieba-kiwi{'-freedict' if freedict_path() else ''}-v{GLOSSER_VERSION}"
+    """What an index's glosses were made with, recorded in its recipe: other dictionaries make other glosses."""
+    dictionaries = [f"cedict{_size(cedict_path())}"]
+    freedict = freedict_path()
+    if freedict is not None:
+        dictionaries.append(f"freedict{_size(freedict)}")
+    return f"{'-'.join(dictionaries)}-v{GLOSSER_VERSION}"
+
+
+def _size(path: Path | None) -> int:
+    """A dictionary's size in bytes, both of FreeDict's files counted: what tells one edition from the next."""
+    if path is None:
+        return 0
+    size = path.stat().st_size
+    return size + path.with_suffix(".dict.dz").stat().st_size if path.suffix == ".index" else size
 
 
 def freedict_path() -> Path | None:

@@ -132,7 +132,10 @@ def _live_generation(index_dir: Path) -> Path:
 
 def read_manifest(index_dir: Path) -> Manifest:
     """The live generation's recipe and file hashes alone: all an up-to-date check needs."""
-    generation = _live_generation(index_dir)
+    return _manifest_of(_live_generation(index_dir), index_dir)
+
+
+def _manifest_of(generation: Path, index_dir: Path) -> Manifest:
     try:
         raw_manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
@@ -152,8 +155,8 @@ def read(index_dir: Path) -> StoredIndex:
     """Load the live generation; a damaged or foreign index is refused, never guessed at."""
     import faiss
 
-    manifest = read_manifest(index_dir)
-    generation = _live_generation(index_dir)
+    generation = _live_generation(index_dir)  # read once: a build may switch generations meanwhile
+    manifest = _manifest_of(generation, index_dir)
     try:
         chunks = [Chunk.model_validate(c) for c in json.loads((generation / CHUNKS).read_text(encoding="utf-8"))]
         terms = json.loads((generation / LEXICAL).read_text(encoding="utf-8"))
@@ -317,11 +320,14 @@ def write(index_dir: Path, stored: StoredIndex, ann: str = "auto") -> None:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    previous = (index_dir / CURRENT).read_text(encoding="utf-8").strip() if (index_dir / CURRENT).is_file() else None
     _write_file(index_dir / f".{CURRENT}.tmp", name + "\n")
     os.replace(index_dir / f".{CURRENT}.tmp", index_dir / CURRENT)
     _fsync_dir(index_dir)
+    # The generation just replaced stays until the next build: a reader that opened it
+    # a moment ago (a server answering while qa index runs) can still finish.
     for old in index_dir.iterdir():
-        if old.is_dir() and old.name.startswith(("gen-", ".building-")) and old.name not in (name,):
+        if old.is_dir() and old.name.startswith(("gen-", ".building-")) and old.name not in (name, previous):
             shutil.rmtree(old, ignore_errors=True)
 
 

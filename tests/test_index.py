@@ -75,12 +75,16 @@ class TestAtomic:
         assert not [p for p in settings.index_dir.iterdir() if p.name.startswith(".building-")]
         assert len(index_store.read(settings.index_dir).manifest.files) == 3
 
-    def test_run_only_the_live_generation_remains(self, settings):
+    def test_run_the_live_and_the_replaced_generation_remain(self, settings):
         Bot.index(settings)
-        (settings.corpus_dir / "new.txt").write_text("Ein ganz neuer Artikel über Raumfahrt.\n", encoding="utf-8")
-        Bot.index(settings)
-        generations = [p.name for p in settings.index_dir.iterdir() if p.name.startswith("gen-")]
-        assert generations == [(settings.index_dir / "CURRENT").read_text().strip()]
+        first = (settings.index_dir / "CURRENT").read_text().strip()
+        for number in (1, 2):
+            (settings.corpus_dir / f"new{number}.txt").write_text("Ein ganz neuer Artikel über Raumfahrt.\n", encoding="utf-8")
+            Bot.index(settings, rebuild=number == 2)
+            if number == 1:
+                second = (settings.index_dir / "CURRENT").read_text().strip()
+        generations = sorted(p.name for p in settings.index_dir.iterdir() if p.name.startswith("gen-"))
+        assert first not in generations and generations == sorted([second, (settings.index_dir / "CURRENT").read_text().strip()])
 
 
 class TestManifest:
