@@ -74,7 +74,7 @@ from qa import index
 from qa.embed import load_sentence_transformer
 from qa.gloss import english_view
 stored = index.read(Path({str(index_dir)!r}))
-texts = [english_view(g, c.text) if g else c.text for c, g in zip(stored.chunks, stored.glosses)]
+texts = [english_view(g, c.text) for c, g in zip(stored.chunks, stored.glosses)]
 model = load_sentence_transformer("sentence-transformers/all-MiniLM-L6-v2")
 started = time.perf_counter()
 model.encode_document(texts, batch_size=32, normalize_embeddings=True)

@@ -196,7 +196,7 @@ class Bot:
             # The model reads a chunk's English glosses where it has them: an English-only
             # model cannot read the Chinese or Korean text itself.
             texts = [
-                english_view(glosses, chunk.text) if glosses else chunk.text
+                english_view(glosses, chunk.text)
                 for source, chunks in fresh_chunks.items()
                 for chunk, glosses in zip(chunks, fresh_glosses[source])
             ]

@@ -57,7 +57,7 @@ from qa.lexicon import (
 
 
 # Recorded in each index (``glosser()``): glosses that change ask for a rebuild.
-GLOSSER_VERSION = 6
+GLOSSER_VERSION = 7
 # Of the parsed glossary's cache, beside the glosser's own version.
 GLOSSARY_CACHE_VERSION = 1
 # Senses kept per dictionary word: two read better than one ("to unite in
@@ -206,13 +206,23 @@ def needs_glosses(text: str) -> bool:
 
 
 def english_view(words: list[GlossedWord], text: str) -> str:
-    """What the embedding model reads for a glossed text: its glosses and its other Latin words, in order."""
+    """What the embedding model reads for a text: its glosses and its other Latin words in order, or the text unglossed.
+
+    A hyphenated word with a glossed part keeps its other parts:
+    "US-Weltraumagentur" reads "US space agency".
+    """
+    if not words:
+        return text
     parts = [(start, english) for start, _, english in words]
     starts = [start for start, _, _ in words]
     for match in _LATIN_WORD.finditer(text):
-        glossed_inside = bisect.bisect_left(starts, match.end()) > bisect.bisect_left(starts, match.start())
-        if not glossed_inside:  # "US-Weltraumagentur" reads as its glossed part, "US-space agency"
-            parts.append((match.start(), match.group(0)))
+        if bisect.bisect_left(starts, match.end()) == bisect.bisect_left(starts, match.start()):
+            parts.append((match.start(), match.group(0)))  # nothing glossed inside
+            continue
+        for part in re.finditer(r"[^\-/]+", match.group(0)):
+            start = match.start() + part.start()
+            if bisect.bisect_left(starts, start + len(part.group(0))) == bisect.bisect_left(starts, start):
+                parts.append((start, part.group(0)))
     return " ".join(part for _, part in sorted(parts))
 
 

@@ -199,5 +199,4 @@ class Retriever:
 
     def model_text(self, position: int) -> str:
         """What the models read for a chunk: its English glosses where it has them, else its text."""
-        chunk, glosses = self.stored.chunks[position], self.stored.glosses[position]
-        return english_view(glosses, chunk.text) if glosses else chunk.text
+        return english_view(self.stored.glosses[position], self.stored.chunks[position].text)
