@@ -332,9 +332,10 @@ def run() -> None:
     After an answer or an index build, the process ends without the
     interpreter's teardown: freeing onnxruntime, faiss and every module costs
     about 0.2 s of a 0.7 s ``qa ask``, and freeing torch over a second of
-    ``qa index``. ``ask`` writes no files and holds no lock; ``index`` has
-    synced its files and released its lock; the output is flushed first. So
-    nothing is lost. Other commands exit normally.
+    ``qa index``. By then any index written (``qa index``, or the first
+    ``qa ask`` of a corpus) has synced its files and released its lock, and
+    the output is flushed first. So nothing is lost. Other commands exit
+    normally.
     """
     try:
         app()

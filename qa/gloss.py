@@ -46,18 +46,21 @@ from qa.language import detect
 from qa.lexical import STOP_WORDS
 from qa.lexicon import (
     LOANWORD_MAX_DISTANCE,
+    MIN_SKELETON,
+    SKIP_SENSES,
     cached,
     cedict_entries,
     cedict_path,
     english_key,
     english_skeleton,
     hangul_skeleton,
+    korean_reading,
     spelling_distance,
 )
 
 
 # Recorded in each index (``glosser()``): glosses that change ask for a rebuild.
-GLOSSER_VERSION = 7
+GLOSSER_VERSION = 8
 # Of the parsed glossary's cache, beside the glosser's own version.
 GLOSSARY_CACHE_VERSION = 1
 # Senses kept per dictionary word: two read better than one ("to unite in
@@ -72,8 +75,7 @@ SENSE_SEPARATOR = "; "
 LOANWORD_MIN_ZIPF = 3.0
 LOANWORD_VOCABULARY = 60_000
 LOANWORD_CANDIDATES = 100
-MIN_SKELETON = 3
-# German words this common (Zipf 5.5: one in 300,000 words, "und", "der", "im")
+# German words this common (Zipf 5.5: about one word in 3,000, "und", "der", "im")
 # are function words, which a dictionary only mistranslates ("des" as D flat).
 GERMAN_FUNCTION_ZIPF = 5.5
 # Case and number endings tried when a German word is not a headword itself.
@@ -82,10 +84,6 @@ _GERMAN_ENDINGS = ("en", "n", "e", "es", "s", "er", "em")
 FREEDICT_DIRS = ("/usr/share/dictd", "/usr/local/share/dictd")
 FREEDICT_NAME = "freedict-deu-eng"
 
-_SKIP_SENSE = (
-    "cl:", "variant of", "old variant", "erhua variant", "japanese variant", "korean variant",
-    "surname ", "see ", "used in", "also written", "abbr. for", "(derog", "(slang", "(vulgar", "(internet slang",
-)
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _HANGUL_WORD = re.compile(r"[\uac00-\ud7a3]+")
@@ -118,12 +116,12 @@ class Glossary:
         name = f"glossary-{glosser()}-cache{GLOSSARY_CACHE_VERSION}"
         return cached(name, lambda: cls(*(_parse(cedict) if cedict else ({}, {}, {})), *_parse_german(freedict)))
 
-    def gloss(self, text: str, language: str | None = None) -> list[GlossedWord]:
+    def gloss(self, text: str) -> list[GlossedWord]:
         """English renderings of the Chinese, Korean and (in German text) German words of ``text``, in order."""
         words = _korean(self, text) if _HANGUL.search(text) else []
         for run in _HAN.finditer(text):
             words.extend(_chinese(self, run.group(0), run.start(), text))
-        if self.german and (language or detect(text)) == "de":
+        if self.german and detect(text) == "de":
             words.extend(_german(self, text))
         return sorted(words, key=lambda word: word.start)
 
@@ -399,7 +397,7 @@ def _senses(glosses: str) -> str | None:
     """The first ``GLOSS_SENSES`` senses of a CC-CEDICT entry, bare ("to cooperate" -> "cooperate")."""
     senses = []
     for sense in glosses.split("/"):
-        if not sense or sense.lower().startswith(_SKIP_SENSE):
+        if not sense or sense.lower().startswith(SKIP_SENSES):
             continue
         sense = re.sub(r"\([^)]*\)|\[[^]]*\]", "", sense).split(";")[0].strip()
         sense = re.sub(r"^(to|a|an|the) ", "", sense)
@@ -411,7 +409,6 @@ def _senses(glosses: str) -> str | None:
 
 
 def _parse(source: Path) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
-    import hanja
     import jieba
     import wordfreq
 
@@ -427,9 +424,9 @@ def _parse(source: Path) -> tuple[dict[str, str], dict[str, str], dict[str, str]
         for form in (simplified, traditional):
             chinese.setdefault(form, english)
         if len(traditional) >= 2:
-            reading = hanja.translate(traditional, "substitution")
+            reading = korean_reading(traditional)
             count = frequency(simplified) or 0
-            if _HANGUL_WORD.fullmatch(reading) and count >= readings.get(reading, (-1, ""))[0]:
+            if reading and count >= readings.get(reading, (-1, ""))[0]:
                 readings[reading] = (count, english)
     loanwords: dict[str, list[str]] = {}
     for word in wordfreq.top_n_list("en", LOANWORD_VOCABULARY):  # the most frequent first

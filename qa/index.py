@@ -31,10 +31,8 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from qa.errors import BadIndexError
+from qa.gloss import GlossedWord
 from qa.models import Chunk, Document
-
-# (start, end, English) for one word of a chunk, offsets in the chunk's text.
-Gloss = tuple[int, int, str]
 
 FORMAT_VERSION = 2
 CURRENT = "CURRENT"
@@ -89,7 +87,7 @@ class StoredIndex:
     chunks: list[Chunk]
     vectors: np.ndarray
     terms: list[list[str]]
-    glosses: list[list[Gloss]]
+    glosses: list[list[GlossedWord]]
     aliases: dict[str, list[str]] = field(default_factory=dict)
     lexicon: dict[str, list[str]] = field(default_factory=dict)
     _faiss: object | None = field(default=None, repr=False)
@@ -162,7 +160,7 @@ def read(index_dir: Path) -> StoredIndex:
         terms = json.loads((generation / LEXICAL).read_text(encoding="utf-8"))
         aliases = json.loads((generation / ALIASES).read_text(encoding="utf-8"))
         lexicon = json.loads((generation / LEXICON).read_text(encoding="utf-8"))
-        glosses = [[tuple(word) for word in words] for words in json.loads((generation / GLOSSES).read_text(encoding="utf-8"))]
+        glosses = [[GlossedWord(*word) for word in words] for words in json.loads((generation / GLOSSES).read_text(encoding="utf-8"))]
         dense = faiss.read_index(str(generation / DENSE))
         vectors = dense.reconstruct_n(0, dense.ntotal) if dense.ntotal else np.zeros((0, manifest.dimension), np.float32)
     except (OSError, ValueError, ValidationError, RuntimeError) as err:
@@ -392,7 +390,7 @@ def assemble(
     documents: list[Document],
     previous: StoredIndex | None,
     changes: Changes,
-    fresh: dict[str, tuple[list[Chunk], np.ndarray, list[list[str]], list[list[Gloss]]]],
+    fresh: dict[str, tuple[list[Chunk], np.ndarray, list[list[str]], list[list[GlossedWord]]]],
     manifest_fields: dict,
 ) -> StoredIndex:
     """The next generation: kept parts of unchanged files plus fresh parts, in corpus order."""
@@ -400,7 +398,7 @@ def assemble(
     chunks: list[Chunk] = []
     rows: list[np.ndarray] = []
     terms: list[list[str]] = []
-    glosses: list[list[Gloss]] = []
+    glosses: list[list[GlossedWord]] = []
     unchanged = {d.source for d in changes.unchanged}
     for document in documents:
         if document.source in unchanged and previous is not None:

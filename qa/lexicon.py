@@ -28,12 +28,16 @@ from qa.lexical import stem
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 MAX_TRANSLATIONS = 8
 # Languages whose CLDR country and language names are looked for in a corpus.
 NAME_LANGUAGES = ("de", "fr", "es", "it", "nl", "zh", "zh_Hant", "ja", "ko", "ru")
 _ENTRY = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/$")
-_SKIP_GLOSS = ("cl:", "variant of", "old variant", "surname ", "see ", "abbr. for", "used in", "also written", "(derog")
+# CC-CEDICT senses that are no translation: classifiers, variants, surnames, cross-references, slurs.
+SKIP_SENSES = (
+    "cl:", "variant of", "old variant", "erhua variant", "japanese variant", "korean variant",
+    "surname ", "see ", "used in", "also written", "abbr. for", "(derog", "(slang", "(vulgar", "(internet slang",
+)
 _HAN_RUN = re.compile(r"[\u3400-\u9fff]+")
 _HANGUL_RUN = re.compile(r"[\uac00-\ud7a3]+")
 _WORD = re.compile(r"[a-z0-9]+")
@@ -44,7 +48,7 @@ def english_key(phrase: str) -> str:
     return " ".join(stem(word) for word in _WORD.findall(phrase.lower()))
 
 
-def cache_dir() -> Path:
+def _cache_dir() -> Path:
     return Path(os.environ.get("QA_CACHE_DIR") or Path.home() / ".cache" / "qa")
 
 
@@ -56,7 +60,8 @@ def cedict_path() -> Path | None:
     return path if path.is_file() else None
 
 
-def _korean_reading(traditional: str) -> str | None:
+def korean_reading(traditional: str) -> str | None:
+    """The Hangul reading of a word's traditional characters (半導體 -> 반도체), if every character has one."""
     try:
         import hanja
     except ImportError:
@@ -94,7 +99,7 @@ def _parse_cedict(path: Path) -> list[tuple[tuple[str, ...], str, str, str | Non
         keys = set()
         for gloss in re.split(r"[/;]", glosses):
             gloss = gloss.strip()
-            if not gloss or gloss.lower().startswith(_SKIP_GLOSS):
+            if not gloss or gloss.lower().startswith(SKIP_SENSES):
                 continue
             keys.update(code.lower() for code in re.findall(r"\(([A-Z][A-Za-z&]{1,9})\)", gloss))  # "(TSMC)"
             proper = gloss[:1].isupper()
@@ -106,7 +111,7 @@ def _parse_cedict(path: Path) -> list[tuple[tuple[str, ...], str, str, str | Non
                 if proper:  # "Joe Biden" is asked about as "Biden"
                     keys.update(word for word in key.split() if len(word) >= 4)
         if keys:
-            reading = None if pinyin[:1].isupper() else _korean_reading(traditional)
+            reading = None if pinyin[:1].isupper() else korean_reading(traditional)
             entries.append((tuple(sorted(keys)), simplified, traditional, reading))
     return entries
 
@@ -116,7 +121,7 @@ T = TypeVar("T")
 
 def cached(name: str, build: Callable[[], T]) -> T:
     """``build()``, pickled in the cache folder under ``name``: parsing a dictionary takes seconds."""
-    cache = cache_dir() / f"{name}.pickle"
+    cache = _cache_dir() / f"{name}.pickle"
     if cache.is_file():
         try:
             return pickle.loads(cache.read_bytes())

@@ -49,7 +49,7 @@ class Passage(_Frozen):
         (),
         exclude=True,
         repr=False,
-        description="(start, end, English) renderings of the text's Chinese and Korean words; offsets in text.",
+        description="(start, end, English) renderings of the text's Chinese, Korean and German words; offsets in text.",
     )
 
 

@@ -124,4 +124,4 @@ def test_without_freedict_german_stays_german(tmp_path, monkeypatch):
     monkeypatch.setenv("QA_FREEDICT_DIR", str(tmp_path))
     assert freedict_path() is None and "freedict" not in glosser()
     monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
-    assert Glossary.load().gloss("Die Monderkundung mit Fahrzeugen.", "de") == []
+    assert Glossary.load().gloss("Die Monderkundung mit Fahrzeugen und die Zusammenarbeit der Institute.") == []
