@@ -7,8 +7,16 @@
 set -eu
 cd "$(dirname "$0")"
 
-if command -v apt-get >/dev/null 2>&1 && [ ! -f /usr/share/dictd/freedict-deu-eng.index ]; then
+have_freedict() {
+    for folder in "${QA_FREEDICT_DIR:-}" /usr/share/dictd /usr/local/share/dictd; do
+        [ -n "$folder" ] && [ -f "$folder/freedict-deu-eng.index" ] && return 0
+    done
+    return 1
+}
+
+if command -v apt-get >/dev/null 2>&1 && ! have_freedict; then
     if [ "$(id -u)" -eq 0 ]; then as_root=""; elif command -v sudo >/dev/null 2>&1; then as_root="sudo"; else as_root="-"; fi
+    echo "install.sh: installing dict-freedict-deu-eng (FreeDict's German-English dictionary) with apt-get" >&2
     if [ "$as_root" = "-" ]; then
         echo "install.sh: neither root nor sudo: skipping dict-freedict-deu-eng, so German text is not glossed" >&2
     elif ! { $as_root apt-get install -y -q dict-freedict-deu-eng >/dev/null 2>&1 ||

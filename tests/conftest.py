@@ -53,13 +53,20 @@ def tiny_tokenizer(words):
 
 @pytest.fixture(autouse=True)
 def _no_outside_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Tests see neither the developer's QA_* or SLACK_* variables nor a qa.toml, nor their chat history."""
+    """Tests see neither the developer's QA_* or SLACK_* settings nor a qa.toml, nor their chat history.
+
+    Where the machine keeps FreeDict's dictionary (QA_FREEDICT_DIR) is no setting: it stays, so that
+    the tests read the same dictionaries as the modules they import, which look when imported.
+    """
     import os
 
     for name in list(os.environ):
-        if name.startswith(("QA_", "SLACK_")):
+        if name.startswith(("QA_", "SLACK_")) and name not in MACHINE_VARIABLES:
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+
+
+MACHINE_VARIABLES = ("QA_FREEDICT_DIR", "QA_REQUIRE_FREEDICT", "QA_CACHE_DIR")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -23,11 +23,6 @@ def test_a_follow_up_retrieves_the_letter_of_intent_again(bot: Bot) -> None:
     assert [t.question for t in conversation.turns] == ["What did NIST sign with Korea?", "Where was it signed?"]
 
 
-def test_without_the_conversation_the_question_is_searched_as_asked(bot: Bot) -> None:
-    alone = bot.ask("Where was it signed?")
-    assert alone.searched is None
-
-
 def test_reset_forgets_the_topic(bot: Bot) -> None:
     conversation = bot.conversation()
     conversation.ask("What did NIST sign with Korea?")

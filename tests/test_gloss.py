@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -98,6 +99,12 @@ class TestIndexedGlosses:
 
 
 needs_freedict = pytest.mark.skipif(freedict_path() is None, reason="FreeDict's German-English dictionary is not installed (apt-get install dict-freedict-deu-eng)")
+
+
+@pytest.mark.skipif(os.environ.get("QA_REQUIRE_FREEDICT") != "1", reason="only where FreeDict is required (CI sets QA_REQUIRE_FREEDICT=1)")
+def test_freedict_is_installed_where_required():
+    """German glosses and their tests must not drop out unnoticed because apt could not install the dictionary."""
+    assert freedict_path() is not None
 
 
 @needs_freedict
