@@ -393,7 +393,10 @@ def assemble(
     fresh: dict[str, tuple[list[Chunk], np.ndarray, list[list[str]], list[list[GlossedWord]]]],
     manifest_fields: dict,
 ) -> StoredIndex:
-    """The next generation: kept parts of unchanged files plus fresh parts, in corpus order."""
+    """The next generation's chunks, vectors, terms and glosses: kept parts of unchanged files plus fresh ones.
+
+    The corpus-wide parts, aliases and lexicon, are the caller's to add once the chunks are known.
+    """
     kept = previous.chunks_by_source() if previous else {}
     chunks: list[Chunk] = []
     rows: list[np.ndarray] = []

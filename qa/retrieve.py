@@ -41,13 +41,17 @@ def scaled_bm25(bm25: BM25, terms: list[str], alternatives: list[list[dict[str, 
     A question term that a group offers at full weight counts within that
     group only, as the best of it and its alternatives.
     """
-    anchored = {term for group in alternatives for translation in group for term, weight in translation.items() if weight >= 1}
-    scores = bm25.scores({term: 1.0 for term in terms if term not in anchored})
+    scores = bm25.scores({term: 1.0 for term in terms if term not in _offered_in_full(alternatives)})
     for group in alternatives:
         scores += np.max([bm25.scores(translation) for translation in group], axis=0)
     unseen = bm25.unseen_idf()
     ceiling = sum(bm25.idf.get(term, unseen) for term in set(terms)) * (bm25.k1 + 1)
     return scores / ceiling if ceiling > 0 else scores
+
+
+def _offered_in_full(alternatives: list[list[dict[str, float]]]) -> set[str]:
+    """Question terms that a group offers at full weight beside their alternatives (a word and its cognate key)."""
+    return {term for group in alternatives for translation in group for term, weight in translation.items() if weight >= 1}
 
 
 def weighted_fusion(dense: np.ndarray, lexical: np.ndarray, dense_weight: float = DENSE_WEIGHT) -> np.ndarray:
