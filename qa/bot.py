@@ -24,8 +24,8 @@ from qa.chunk import CHUNKER, chunk_document
 from qa.embed import Embedder
 from qa.errors import BadIndexError, CorpusError, LLMError, QuestionError
 from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
-from qa.followup import Reading, read
 from qa.dictionary_worker import prepare_in_background
+from qa.followup import Reading, read
 from qa.gloss import english_view, glossed_lexicon, glosser, words_within
 from qa.language import detect
 from qa.ingest import read_documents
@@ -194,7 +194,7 @@ class Bot:
                 for source, chunks in fresh_chunks.items()
             }
             # The model reads a chunk's English glosses where it has them: an English-only
-            # model cannot read the Chinese or Korean text itself.
+            # model cannot read the Chinese or Korean text itself, and German only in part.
             texts = [
                 english_view(glosses, chunk.text)
                 for source, chunks in fresh_chunks.items()

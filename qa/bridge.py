@@ -3,13 +3,15 @@
 The default embedding model reads English only, so an English question over a
 Korean article is matched on what both share: acronyms, numbers, names. This
 module widens that overlap without any hand-written list of the corpus's own
-words, from three sources:
+words (each can be turned off with the ``bridges`` setting):
 
-- aliases the corpus itself states, a local name followed by its acronym in
-  brackets: ``국립표준기술연구소(NIST)``, ``印度太平洋(FOIP)``;
-- names of countries and languages in other languages, from CLDR (babel);
-- bilingual lexicons from maintained packages, where installed;
-- cognates: long Latin words that begin alike ("astronauts" ~ "Astronauten").
+- ``aliases`` the corpus itself states, a local name followed by its acronym
+  in brackets: ``국립표준기술연구소(NIST)``, ``印度太平洋(FOIP)``;
+- ``dictionary``: bilingual lexicons from maintained packages (CC-CEDICT and
+  its hanja readings, CLDR names through babel, the German glosses read
+  backwards), cut down to the words the corpus uses;
+- ``sounds``: Hangul loanwords that sound and spell like the English word;
+- ``cognates``: long Latin words that begin alike ("astronauts" ~ "Astronauten").
 
 Each source yields ``Expansion`` terms with a weight below 1, so a bridged
 term can lift a passage but never outweighs a word the question really holds.
@@ -32,8 +34,8 @@ LEXICON_WEIGHT = 0.9
 # this close: looser than a gloss needs (0.3, qa.lexicon), since only words the corpus
 # holds are candidates ("channel" ~ 채널 at 0.4; "Korean" is not 그린, at 0.5).
 SOUND_MAX_DISTANCE = 0.4
-# A cognate weighs half a word (measured 0.3-1.0 on the seeds and XQuAD): "Technologie" is
-# probably "technology", "Mond" is never "monde".
+# A cognate weighs half a word (measured 0.3-1.0 on the seeds and XQuAD): a shared beginning
+# is evidence, not proof ("Technologie" is "technology", "Konkurrenz" is not "concurrency").
 COGNATE_WEIGHT = 0.5
 
 # A Chinese/Japanese name, or up to three Korean words, directly followed by a

@@ -41,7 +41,8 @@ def scaled_bm25(bm25: BM25, terms: list[str], alternatives: list[list[dict[str, 
     A question term that a group offers at full weight counts within that
     group only, as the best of it and its alternatives.
     """
-    scores = bm25.scores({term: 1.0 for term in terms if term not in _offered_in_full(alternatives)})
+    in_groups = _offered_in_full(alternatives)
+    scores = bm25.scores({term: 1.0 for term in terms if term not in in_groups})
     for group in alternatives:
         scores += np.max([bm25.scores(translation) for translation in group], axis=0)
     unseen = bm25.unseen_idf()
