@@ -29,7 +29,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "What did NIST sign with Korea?"
-QA = [sys.executable, "-m", "qa.cli"]
+QA = [sys.executable, "-m", "qa.faces.cli"]
 
 
 def machine() -> str:
@@ -70,9 +70,9 @@ def bare_encode(index_dir: Path, runs: int) -> tuple[float, float]:
     script = f"""
 import json, time
 from pathlib import Path
-from qa import index
-from qa.embed import load_sentence_transformer
-from qa.gloss import english_view
+from qa.stages import index
+from qa.stages.embed import load_sentence_transformer
+from qa.crosslingual.gloss import english_view
 stored = index.read(Path({str(index_dir)!r}))
 texts = [english_view(g, c.text) for c, g in zip(stored.chunks, stored.glosses)]
 model = load_sentence_transformer("sentence-transformers/all-MiniLM-L6-v2")
@@ -143,8 +143,8 @@ def ann_run(kind: str, n: int, dimension: int = 384, queries: int = 400) -> None
     """In its own process, for its peak RSS: build ``kind`` as ``qa index`` would, ask like the retriever; print JSON."""
     import faiss
 
-    from qa.index import dense_index, dense_search
-    from qa.retrieve import CANDIDATE_POOL
+    from qa.stages.index import dense_index, dense_search
+    from qa.stages.retrieve import CANDIDATE_POOL
 
     data, asked = synthetic_vectors(n, dimension, seed=1), synthetic_vectors(queries, dimension, seed=2)
     started = time.perf_counter()

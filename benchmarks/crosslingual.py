@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from qa.bot import Bot
-from qa.bridge import BRIDGES
+from qa.crosslingual.bridge import BRIDGES
 from qa.evaluate import load_golden, summarise
 from qa.settings import Settings
 

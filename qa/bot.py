@@ -15,26 +15,26 @@ from pathlib import Path
 
 import numpy as np
 
-from qa import index as index_store
-from qa import onnx_encoder
-from qa.answer import compose
-from qa.bridge import Bridge, merge_aliases, mine_aliases
+from qa.stages import index as index_store
+from qa.stages import onnx_encoder
+from qa.stages.answer import compose
+from qa.crosslingual.bridge import Bridge, merge_aliases, mine_aliases
 from qa.chat import Conversation
-from qa.chunk import CHUNKER, chunk_document
-from qa.embed import Embedder
+from qa.stages.chunk import CHUNKER, chunk_document
+from qa.stages.embed import Embedder
 from qa.errors import BadIndexError, CorpusError, LLMError, QuestionError
 from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
-from qa.dictionary_worker import prepare_in_background
-from qa.followup import Reading, read
-from qa.gloss import english_view, glossed_lexicon, glosser, words_within
-from qa.language import detect
-from qa.ingest import read_documents
-from qa.lexicon import merge_lexicons
-from qa.lexical import ANALYZER, index_terms
-from qa.llm import LLM, TextSink
+from qa.crosslingual.dictionary_worker import prepare_in_background
+from qa.stages.followup import Reading, read
+from qa.crosslingual.gloss import english_view, glossed_lexicon, glosser, words_within
+from qa.crosslingual.language import detect
+from qa.stages.ingest import read_documents
+from qa.crosslingual.lexicon import merge_lexicons
+from qa.stages.lexical import ANALYZER, index_terms
+from qa.stages.llm import LLM, TextSink
 from qa.models import Answer, Chunk, Passage
-from qa.rerank import Reranker
-from qa.retrieve import Retriever
+from qa.stages.rerank import Reranker
+from qa.stages.retrieve import Retriever
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)

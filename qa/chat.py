@@ -4,14 +4,14 @@
 the Slack bot): ``ask`` a question, read ``turns``, ``reset``. How a follow-up
 is understood lives in ``Bot.ask``: condensed by the LLM when one is
 configured, else searched with the entities and evidence of the earlier turns
-(see ``qa.followup``).
+(see ``qa.stages.followup``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from qa.llm import TextSink
+from qa.stages.llm import TextSink
 from qa.models import Answer
 
 if TYPE_CHECKING:

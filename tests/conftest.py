@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from qa import embed, onnx_encoder
-from qa import index as index_store
+from qa.stages import embed, onnx_encoder
+from qa.stages import index as index_store
 from qa.bot import Bot
 from qa.settings import Settings
 

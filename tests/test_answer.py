@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from qa.answer import key_phrases
-from qa.lexical import analyze_query
+from qa.stages.answer import key_phrases
+from qa.stages.lexical import analyze_query
 
 
 def phrases(question: str, text: str) -> list[str]:
@@ -30,7 +30,7 @@ def test_marks_reach_the_answer(bot) -> None:
 
 
 def test_the_same_evidence_in_two_passages_is_cited_as_one_and_two() -> None:
-    from qa.answer import compose
+    from qa.stages.answer import compose
     from qa.models import Passage
 
     caption = "NIST 원장이 협력의향서(LOI)를 체결하고 기념촬영을 하고 있다."

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from qa.bridge import COGNATE_WEIGHT, Bridge, merge_aliases, mine_aliases
-from qa.lexicon import build, english_key
+from qa.crosslingual.bridge import COGNATE_WEIGHT, Bridge, merge_aliases, mine_aliases
+from qa.crosslingual.lexicon import build, english_key
 
 
 def test_aliases_are_mined_from_brackets():
@@ -45,7 +45,7 @@ def test_questions_find_lexicon_entries():
 
 
 def test_loanwords_meet_by_sound():
-    from qa.lexicon import english_skeleton, hangul_skeleton, sound_entries
+    from qa.crosslingual.lexicon import english_skeleton, hangul_skeleton, sound_entries
 
     for english, korean in [("forum", "포럼"), ("seminar", "세미나"), ("partnership", "파트너십"), ("channel", "채널"), ("pitching", "피칭")]:
         assert english_skeleton(english) == hangul_skeleton(korean)

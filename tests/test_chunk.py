@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings as hsettings, strategies as st
 
-from qa.chunk import (
+from qa.stages.chunk import (
     chunk_document,
     chunk_spans,
     content_segments,

@@ -9,7 +9,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from qa.cli import app
+from qa.faces.cli import app
 from conftest import CORPUS as SEEDS, HEADLINE, KOREAN
 
 runner = CliRunner()
@@ -57,7 +57,7 @@ class TestAsk:
 
     def test_run_installed_entry_point(self, seed_settings):
         """The console script itself, in a fresh process, as a user runs it."""
-        command = [sys.executable, "-m", "qa.cli", "ask", HEADLINE, "--json", "--index-dir", str(seed_settings.index_dir)]
+        command = [sys.executable, "-m", "qa.faces.cli", "ask", HEADLINE, "--json", "--index-dir", str(seed_settings.index_dir)]
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["passages"]

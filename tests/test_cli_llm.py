@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from qa.cli import app
+from qa.faces.cli import app
 
 from conftest import CORPUS, REPO, FakeLLM, Scripted
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from qa import dictionary_worker
-from qa.dictionary_worker import DictionaryError, prepare_in_background
+from qa.crosslingual import dictionary_worker
+from qa.crosslingual.dictionary_worker import DictionaryError, prepare_in_background
 
 KOREAN = "한국산업기술진흥원은 협력의향서를 체결했다."
 

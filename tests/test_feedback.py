@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from qa.cli import app
+from qa.faces.cli import app
 from qa.errors import QAError
 from qa.evaluate import GoldenCase
-from qa.feedback import FeedbackLog, Vote, golden_candidates
+from qa.faces.feedback import FeedbackLog, Vote, golden_candidates
 from qa.models import Answer, Citation
 
 CITATION = Citation(source="002_7257b5aa37c3b2f3.txt", line_start=18, line_end=18, char_start=226, char_end=310, quote="협력의향서(LOI)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.followup import entities, is_follow_up, read
+from qa.stages.followup import entities, is_follow_up, read
 from qa.models import Answer
 
 

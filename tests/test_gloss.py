@@ -8,11 +8,11 @@ import re
 import pytest
 from hypothesis import given, strategies as st
 
-from qa import index as index_store
+from qa.stages import index as index_store
 from qa.bot import Bot
 from qa.errors import BadIndexError
-from qa.gloss import Glossary, GlossedWord, english_view, freedict_path, glosser, words_within
-from qa.lexicon import romanise
+from qa.crosslingual.gloss import Glossary, GlossedWord, english_view, freedict_path, glosser, words_within
+from qa.crosslingual.lexicon import romanise
 from qa.settings import Settings
 
 from conftest import CORPUS, KOREAN

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from qa.evaluate import load_golden, summarise
-from qa.gloss import freedict_path
+from qa.crosslingual.gloss import freedict_path
 
 from conftest import HEADLINE, KOREAN, REPO
 

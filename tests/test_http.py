@@ -41,7 +41,7 @@ def post(url: str, payload: Any) -> tuple[int, Any]:
 @pytest.fixture(scope="module")
 def server(index_dir: Path) -> Iterator[str]:
     port = free_port()
-    command = [sys.executable, "-m", "qa.cli", "serve", "--port", str(port), "--corpus", str(CORPUS), "--index-dir", str(index_dir)]
+    command = [sys.executable, "-m", "qa.faces.cli", "serve", "--port", str(port), "--corpus", str(CORPUS), "--index-dir", str(index_dir)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from qa import Bot, Settings
-from qa import index as index_store
+from qa.stages import index as index_store
 from qa.errors import BadIndexError
 from qa.evaluate import load_golden
 from qa.models import Chunk

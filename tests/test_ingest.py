@@ -5,7 +5,7 @@ import logging
 import pytest
 
 from qa.errors import CorpusError
-from qa.ingest import read_documents
+from qa.stages.ingest import read_documents
 
 
 def test_reads_recursively_with_relative_ids(tmp_path):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, strategies as st
 
-from qa.lexical import BM25, analyze, analyze_query, index_terms
+from qa.stages.lexical import BM25, analyze, analyze_query, index_terms
 
 
 class TestAnalyze:

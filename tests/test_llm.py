@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from qa.errors import SettingsError
-from qa.llm import LLM, ChatClient, CitationFilter, Prompts, quote_passages
+from qa.stages.llm import LLM, ChatClient, CitationFilter, Prompts, quote_passages
 from qa.models import Answer, Passage
 from qa.settings import Settings
 

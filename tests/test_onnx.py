@@ -14,11 +14,11 @@ import pytest
 from typer.testing import CliRunner
 
 from qa import Bot, Settings
-from qa import index as index_store
-from qa import onnx_encoder
-from qa.cli import app
-from qa.chunk import split_sentences
-from qa.embed import Embedder
+from qa.stages import index as index_store
+from qa.stages import onnx_encoder
+from qa.faces.cli import app
+from qa.stages.chunk import split_sentences
+from qa.stages.embed import Embedder
 from qa.evaluate import load_golden
 from conftest import CORPUS as SEEDS, HEADLINE, REPO as ROOT, tiny_tokenizer
 
@@ -91,7 +91,7 @@ class TestQueryPath:
         done = self.run_python(
             f"""
             import json, sys
-            from qa.cli import app
+            from qa.faces.cli import app
             try:
                 app(["ask", {HEADLINE!r}, "--json", "--index-dir", {str(seed_settings.index_dir)!r}])
             except SystemExit as exit:

@@ -24,7 +24,7 @@ def start_chat(index_dir: Path, tmp_path: Path, **env: str) -> pexpect.spawn:
     }
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "qa.cli", "chat", "--corpus", str(CORPUS), "--index-dir", str(index_dir)],
+        ["-m", "qa.faces.cli", "chat", "--corpus", str(CORPUS), "--index-dir", str(index_dir)],
         env=environment,
         encoding="utf-8",
         timeout=60,

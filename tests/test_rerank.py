@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from qa import index as index_store
+from qa.stages import index as index_store
 from qa.bot import Bot
-from qa.cli import app
+from qa.faces.cli import app
 from qa.errors import ModelError
-from qa.rerank import RERANK_POOL, Reranker
-from qa.retrieve import Retriever
+from qa.stages.rerank import RERANK_POOL, Reranker
+from qa.stages.retrieve import Retriever
 
 from conftest import CORPUS, HEADLINE, tiny_tokenizer
 

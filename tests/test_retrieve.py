@@ -4,8 +4,8 @@ import numpy as np
 from hypothesis import given, strategies as st
 from hypothesis.extra.numpy import arrays
 
-from qa.retrieve import reciprocal_rank_fusion, salient_words, scaled_bm25, top_k, weighted_fusion
-from qa.lexical import BM25
+from qa.stages.retrieve import reciprocal_rank_fusion, salient_words, scaled_bm25, top_k, weighted_fusion
+from qa.stages.lexical import BM25
 
 SCORES = arrays(np.float64, st.integers(1, 50), elements=st.floats(-1, 1, allow_nan=False))
 

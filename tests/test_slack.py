@@ -23,10 +23,10 @@ from slack_sdk.signature import SignatureVerifier
 
 from conftest import CORPUS, HEADLINE, HEADLINE_SOURCE, free_port
 from qa.bot import Bot
-from qa.feedback import FeedbackLog
+from qa.faces.feedback import FeedbackLog
 from qa.models import Answer, Citation, Passage
 from qa.settings import Settings
-from qa.slack import (
+from qa.faces.slack import (
     APOLOGY,
     EXPIRED_VOTE,
     FEEDBACK_BLOCK,
@@ -43,7 +43,7 @@ from qa.slack import (
     should_answer,
     voted_blocks,
 )
-from qa.slack_app import EVENTS_PATH, connect, http_server, wire
+from qa.faces.slack_app import EVENTS_PATH, connect, http_server, wire
 
 BOT_USER = "UQABOT"
 SECRET = "test-signing-secret"
@@ -325,7 +325,7 @@ def test_channel_allow_list_keeps_the_bot_to_its_channels(bot: Bot, index_dir: P
 
 @pytest.mark.parametrize("flags, missing", [([], "SLACK_APP_TOKEN"), (["--http"], "SLACK_SIGNING_SECRET")])
 def test_cli_without_tokens_is_one_line_and_exit_1(flags: list[str], missing: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "qa.cli", "slack", *flags], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "qa.faces.cli", "slack", *flags], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and missing in done.stderr and "Traceback" not in done.stderr
 
@@ -441,7 +441,7 @@ def test_a_failure_is_answered_with_an_apology_and_logged(served: Served, mock_s
         raise RuntimeError("index exploded")
 
     monkeypatch.setattr(bot, "ask", broken)
-    caplog.set_level(logging.ERROR, logger="qa.slack")
+    caplog.set_level(logging.ERROR, logger="qa.faces.slack")
     _, ts = send(served, "app_mention", f"<@{BOT_USER}> {HEADLINE}", "CBROKEN")
     [reply] = mock_slack.wait("CBROKEN")
     assert reply["thread_ts"] == ts and reply["text"] == APOLOGY

@@ -23,7 +23,7 @@ from rich.table import Table
 from qa.bot import Bot, Progress
 from qa.errors import QAError
 from qa.evaluate import load_golden, misses, summarise
-from qa.repl import Repl, ask_and_print
+from qa.faces.repl import Repl, ask_and_print
 from qa.settings import Settings
 
 app = typer.Typer(
@@ -260,7 +260,7 @@ def serve(
     config: Config = None,
 ) -> None:
     """Serve the HTTP API: POST /ask, POST /chat, GET /healthz; OpenAPI docs at /docs."""
-    from qa.http import create_app, serve as run_server
+    from qa.faces.http import create_app, serve as run_server
 
     with user_errors():
         settings = load_settings(config, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, reranker=reranker)
@@ -282,12 +282,12 @@ def slack(
 ) -> None:
     """Run the Slack bot: Socket Mode with SLACK_APP_TOKEN, or --http with SLACK_SIGNING_SECRET."""
     with user_errors():
-        from qa.slack import SlackConfig
+        from qa.faces.slack import SlackConfig
 
         slack_config = SlackConfig.from_env("http" if http else "socket")
         settings = load_settings(config, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, reranker=reranker)
-        from qa import slack_app
-        from qa.http import serve as run_server
+        from qa.faces import slack_app
+        from qa.faces.http import serve as run_server
 
         bolt = slack_app.connect(slack_config, http=http)
         slack_app.wire(bolt, load_warm_bot(settings), settings)
@@ -308,7 +308,7 @@ def feedback_export(
     config: Config = None,
 ) -> None:
     """Turn 👎 votes into golden-file candidates; fill in source and lines, then add them to a golden file."""
-    from qa.feedback import FeedbackLog, golden_candidates
+    from qa.faces.feedback import FeedbackLog, golden_candidates
 
     with user_errors():
         settings = load_settings(config, feedback_log=log_file)

@@ -1,7 +1,7 @@
 """The Slack face: which events deserve an answer, and the Block Kit that answers them.
 
 Kept free of Bolt so that it can be read and tested as plain functions; the
-wiring to Slack's transports lives in ``qa.slack_app``. Only the ``Bot``
+wiring to Slack's transports lives in ``qa.faces.slack_app``. Only the ``Bot``
 facade is called, and only through a Slack Web API client (``slack_sdk``'s
 ``WebClient`` or anything with its ``chat_postMessage``, ``chat_update`` and
 ``chat_postEphemeral`` methods).
@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from qa.bot import Bot
 from qa.errors import QAError
-from qa.feedback import FeedbackLog, Vote
+from qa.faces.feedback import FeedbackLog, Vote
 from qa.lru import LRU
 from qa.models import Answer
 from qa.settings import Settings

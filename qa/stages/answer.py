@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from qa.chunk import has_sentence_end, letter_weight, split_sentences
-from qa.gloss import GlossedWord, words_within
-from qa.lexical import analyze, index_terms
+from qa.stages.chunk import has_sentence_end, letter_weight, split_sentences
+from qa.crosslingual.gloss import GlossedWord, words_within
+from qa.stages.lexical import analyze, index_terms
 from qa.models import Answer, Citation, Passage
 
 ABSTAIN_TEXT = "The documents do not answer this. The closest passages are listed below."

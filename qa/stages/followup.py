@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from qa.lexical import analyze_query
+from qa.stages.lexical import analyze_query
 from qa.models import Answer
 
 # How many earlier turns a follow-up carries into retrieval.

@@ -15,12 +15,12 @@ from typing import Literal
 
 import numpy as np
 
-from qa.bridge import Bridge
-from qa.gloss import english_view
-from qa.index import StoredIndex, dense_search
-from qa.lexical import BM25, analyze_query
+from qa.crosslingual.bridge import Bridge
+from qa.crosslingual.gloss import english_view
+from qa.stages.index import StoredIndex, dense_search
+from qa.stages.lexical import BM25, analyze_query
 from qa.models import Passage
-from qa.rerank import RERANK_POOL
+from qa.stages.rerank import RERANK_POOL
 
 Mode = Literal["dense", "lexical", "hybrid"]
 

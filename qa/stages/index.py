@@ -5,7 +5,7 @@ the live one::
 
     index/CURRENT            -> "gen-20261122T101500-3f2a"
     index/gen-.../manifest.json, chunks.json, dense.faiss, lexical.json, glosses.json
-    index/models/<model>/   the model's ONNX export for questions (qa.onnx_encoder)
+    index/models/<model>/   the model's ONNX export for questions (qa.stages.onnx_encoder)
 
 A build writes a complete new generation aside and then replaces ``CURRENT``
 with one atomic rename, so an interrupted build leaves the previous index
@@ -31,7 +31,7 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from qa.errors import BadIndexError
-from qa.gloss import GlossedWord
+from qa.crosslingual.gloss import GlossedWord
 from qa.models import Chunk, Document
 
 FORMAT_VERSION = 2

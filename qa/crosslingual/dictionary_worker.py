@@ -36,8 +36,8 @@ from pathlib import Path
 
 import qa
 from qa.errors import QAError
-from qa.gloss import Glossary, GlossedWord, freedict_path, needs_glosses
-from qa.lexicon import cedict_path
+from qa.crosslingual.gloss import Glossary, GlossedWord, freedict_path, needs_glosses
+from qa.crosslingual.lexicon import cedict_path
 
 IDLE_SECONDS = 120.0
 
@@ -51,7 +51,7 @@ class Prepared:
     """What the dictionaries make of a corpus: glosses of the documents asked for, and the query lexicon."""
 
     glosses: dict[str, list[GlossedWord]]  # source -> its glossed words
-    lexicon: dict[str, list[str]]  # english key -> words the corpus uses (qa.lexicon.build)
+    lexicon: dict[str, list[str]]  # english key -> words the corpus uses (qa.crosslingual.lexicon.build)
 
 
 def prepare_in_background(texts: Mapping[str, str], to_gloss: list[str]) -> Callable[[], Prepared]:
@@ -120,7 +120,7 @@ def _send_locked(request: str) -> None:
 def _start() -> subprocess.Popen:
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")])))
     return subprocess.Popen(
-        [sys.executable, "-P", "-X", "utf8", "-c", f"from qa.dictionary_worker import serve; serve({str(_folder_locked())!r}, {IDLE_SECONDS!r})"],
+        [sys.executable, "-P", "-X", "utf8", "-c", f"from qa.crosslingual.dictionary_worker import serve; serve({str(_folder_locked())!r}, {IDLE_SECONDS!r})"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -156,7 +156,7 @@ def _await(request: str) -> str:
 
 def serve(folder: str, idle_seconds: float) -> None:
     """The worker: one request id per line in, its reply file written and its id echoed; gone when idle."""
-    from qa.lexicon import build as build_lexicon
+    from qa.crosslingual.lexicon import build as build_lexicon
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; its exit closes our stdin
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from qa.lexical import stem
+from qa.stages.lexical import stem
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def cached(name: str, build: Callable[[], T]) -> T:
     if cache.is_file():
         try:
             return pickle.loads(cache.read_bytes())
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
             log.warning("cache %s unreadable; rebuilding it", cache)
     value = build()
     try:

@@ -26,15 +26,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import httpx
 
-from qa.answer import citation_of, sentences_of
+from qa.stages.answer import citation_of, sentences_of
 from qa.errors import LLMError, SettingsError
-from qa.language import detect
-from qa.lexical import analyze
+from qa.crosslingual.language import detect
+from qa.stages.lexical import analyze
 from qa.models import Answer, Citation, Passage
 from qa.settings import Settings
 
 # Where the editable prompt files ship; ``prompts_dir`` points elsewhere.
-BUNDLED_PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
+BUNDLED_PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
 PROMPT_FILES = ("system", "answer", "condense")
 
 LANGUAGE_NAMES = {"en": "English", "de": "German", "zh": "Chinese", "ko": "Korean", "ja": "Japanese"}

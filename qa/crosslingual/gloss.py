@@ -28,7 +28,7 @@ Everything comes from maintained packages, nothing from this corpus:
   dictionary German text is embedded as it stands.
 
 The segmenters and dictionaries are loaded at index time only, in a worker
-process (``qa.dictionary_worker``); asking uses the stored glosses alone.
+process (``qa.crosslingual.dictionary_worker``); asking uses the stored glosses alone.
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from qa.language import detect
-from qa.lexical import STOP_WORDS
-from qa.lexicon import (
+from qa.crosslingual.language import detect
+from qa.stages.lexical import STOP_WORDS
+from qa.crosslingual.lexicon import (
     LOANWORD_MAX_DISTANCE,
     MIN_SKELETON,
     SKIP_SENSES,
@@ -70,7 +70,7 @@ GLOSS_SENSES = 2
 SENSE_SEPARATOR = "; "
 # A loanword gloss is an English word at least this common (Zipf scale: 3 is
 # once per million words), with a consonant skeleton of MIN_SKELETON or more,
-# and spelled at most LOANWORD_MAX_DISTANCE (qa.lexicon) from the Hangul word's
+# and spelled at most LOANWORD_MAX_DISTANCE (qa.crosslingual.lexicon) from the Hangul word's
 # romanisation.
 LOANWORD_MIN_ZIPF = 3.0
 LOANWORD_VOCABULARY = 60_000

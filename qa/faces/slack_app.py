@@ -1,4 +1,4 @@
-"""Bolt wiring for ``qa.slack``: Socket Mode, or HTTP events at ``/slack/events``.
+"""Bolt wiring for ``qa.faces.slack``: Socket Mode, or HTTP events at ``/slack/events``.
 
 Bolt acknowledges each event before its listener runs (on Bolt's worker
 threads), so a slow answer never makes Slack retry; it also verifies every
@@ -21,9 +21,9 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from starlette.concurrency import run_in_threadpool
 
 from qa.bot import Bot
-from qa.http import MAX_BODY_BYTES, BodyLimit, Health
+from qa.faces.http import MAX_BODY_BYTES, BodyLimit, Health
 from qa.settings import Settings
-from qa.slack import VOTE_ACTIONS, SlackBot, SlackConfig, SlackSetupError
+from qa.faces.slack import VOTE_ACTIONS, SlackBot, SlackConfig, SlackSetupError
 
 log = logging.getLogger(__name__)
 

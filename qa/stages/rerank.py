@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from qa.embed import load_offline_first
+from qa.stages.embed import load_offline_first
 
 RERANK_POOL = 20
 

@@ -23,15 +23,15 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 
-from qa.lexical import COGNATE_PREFIX, STOP_WORDS, analyze, analyze_query, cognate_keys
-from qa.lexicon import SOUND_PREFIX, english_key, english_skeleton, spelling_distance
+from qa.stages.lexical import COGNATE_PREFIX, STOP_WORDS, analyze, analyze_query, cognate_keys
+from qa.crosslingual.lexicon import SOUND_PREFIX, english_key, english_skeleton, spelling_distance
 
 ALIAS_WEIGHT = 0.6
 # A dictionary translation counts almost as the word itself (0.9 measured best of
 # 0.25-1.5 on the seeds and XQuAD zh); below 1, so the question's own words set the ceiling.
 LEXICON_WEIGHT = 0.9
 # A question word reaches a Hangul word of the same consonants when their spellings are
-# this close: looser than a gloss needs (0.3, qa.lexicon), since only words the corpus
+# this close: looser than a gloss needs (0.3, qa.crosslingual.lexicon), since only words the corpus
 # holds are candidates ("channel" ~ 채널 at 0.4; "Korean" is not 그린, at 0.5).
 SOUND_MAX_DISTANCE = 0.4
 # A cognate weighs half a word (measured 0.3-1.0 on the seeds and XQuAD): a shared beginning

@@ -1,0 +1,1 @@
+"""Cross-lingual helpers: what carries a question in one language to text in another."""

@@ -1,0 +1,1 @@
+"""The pipeline, one module per stage: ingest → chunk → embed → index → retrieve → answer."""
