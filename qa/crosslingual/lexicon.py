@@ -8,7 +8,7 @@ characters (``hanja`` package) it reaches Korean too (半導體 → 반도체).
 Both directions are noisy, so a translation is kept only if it occurs in the
 corpus being indexed: the lexicon an index stores holds nothing but words its
 documents really use. Parsing the dictionary costs seconds, so the parsed
-form is cached per machine (``$QA_CACHE_DIR`` or ``~/.cache/qa``).
+form is cached per machine (``qa.cache.cache_dir``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+from qa.cache import cache_dir
 from qa.stages.lexical import stem
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,6 @@ def english_key(phrase: str) -> str:
     return " ".join(stem(word) for word in _WORD.findall(phrase.lower()))
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("QA_CACHE_DIR") or Path.home() / ".cache" / "qa")
 
 
 def cedict_path() -> Path | None:
@@ -121,7 +120,7 @@ T = TypeVar("T")
 
 def cached(name: str, build: Callable[[], T]) -> T:
     """``build()``, pickled in the cache folder under ``name``: parsing a dictionary takes seconds."""
-    cache = _cache_dir() / f"{name}.pickle"
+    cache = cache_dir() / f"{name}.pickle"
     if cache.is_file():
         try:
             return pickle.loads(cache.read_bytes())
