@@ -175,7 +175,7 @@ class TestApproximate:
         assert type(stored.dense_index).__name__ == "IndexIVFPQFastScan"
         assert stored.dense_index.nprobe == index_store.ivf_probes(index_store.ivf_lists(20_000)) > 1
         assert (stored.vectors == vectors).all()
-        assert index_store.dense_search(stored, vectors[7], 10)[0] == 7
+        assert index_store.dense_search(stored.rows, stored.dense_index, vectors[7], 10)[0] == 7
 
     @pytest.mark.parametrize("ann", ["hnsw", "ivf"])
     def test_approximate_recall(self, tmp_path, ann):
@@ -183,7 +183,7 @@ class TestApproximate:
         stored = _write_synthetic(tmp_path, vectors, ann)
         questions = _clustered_vectors(200, 64, seed=1)
         truth = np.argsort(-(questions @ vectors.T), axis=1)[:, :10]
-        found = [index_store.dense_search(stored, question, 10) for question in questions]
+        found = [index_store.dense_search(stored.rows, stored.dense_index, question, 10) for question in questions]
         assert np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]) >= 0.95
 
     @pytest.mark.parametrize("ann", ["flat", "ivf"])
@@ -191,7 +191,7 @@ class TestApproximate:
         vectors = _clustered_vectors(30, 64)
         stored = _write_synthetic(tmp_path, vectors, ann)
         threads = faiss.omp_get_max_threads()
-        found = index_store.dense_search(stored, vectors[3], 50)
+        found = index_store.dense_search(stored.rows, stored.dense_index, vectors[3], 50, stored.live)
         assert faiss.omp_get_max_threads() == threads
         assert sorted(found.tolist()) == list(range(30)) and found[0] == 3
 

@@ -402,25 +402,27 @@ def dense_index(vectors: np.ndarray, ids: np.ndarray, dimension: int, kind: str)
     return index
 
 
-def dense_search(stored: StoredIndex, question: np.ndarray, k: int) -> np.ndarray:
-    """Ids of the ``k`` live chunks whose vectors are nearest one question vector, best first.
+def dense_search(rows: np.ndarray, approximate, question: np.ndarray, k: int, live: np.ndarray | None = None) -> np.ndarray:
+    """Ids of the ``k`` live rows nearest one question vector, best first.
 
-    Exact search reads every row of the memory-mapped vectors; an approximate
-    index proposes ``IVF_REFINE_FACTOR`` times as many candidates, rescored on
-    their exact rows. One question is a millisecond of work or less, so FAISS
-    runs on one thread: IVF-PQ on 1,000,000 vectors took 8 ms a question on 2
-    threads with the other core busy, 1 ms on one.
+    Without an approximate index every row is scored (memory-mapped, so the
+    rows are read, not loaded); IVF-PQ codes or an HNSW graph propose
+    ``IVF_REFINE_FACTOR`` times as many candidates, rescored on their exact
+    rows. One question is a millisecond of work or less, so FAISS runs on one
+    thread: IVF-PQ on 1,000,000 vectors took 8 ms a question on 2 threads
+    with the other core busy, 1 ms on one. ``live`` marks the rows whose
+    chunk exists (an approximate index holds those alone).
     """
     question = np.asarray(question, dtype=np.float32).reshape(-1)
-    if stored.dense_index is None:
-        ids = np.flatnonzero(stored.live) if not stored.live.all() else None
-        scores = (stored.rows if ids is None else stored.rows[ids]) @ question
+    if approximate is None:
+        ids = np.flatnonzero(live) if live is not None and not live.all() else None
+        scores = (rows if ids is None else rows[ids]) @ question
         best = _best(scores, k)
         return best if ids is None else ids[best]
     with _one_faiss_thread():
-        _, found = stored.dense_index.search(question.reshape(1, -1), k * IVF_REFINE_FACTOR)
+        _, found = approximate.search(question.reshape(1, -1), k * IVF_REFINE_FACTOR)
     found = np.unique(found[0][found[0] >= 0])
-    return found[_best(stored.rows[found] @ question, k)]
+    return found[_best(rows[found] @ question, k)]
 
 
 def _best(scores: np.ndarray, k: int) -> np.ndarray:

@@ -165,7 +165,9 @@ class Retriever:
             proposals.append(np.asarray(top_k(lexical, pool), dtype=np.int64))
         if self.mode != "lexical":
             vector = self.encode_query(question).reshape(-1).astype(np.float32)
-            proposals.append(dense_search(self.stored, vector, min(pool, self.stored.manifest.chunk_count)))
+            proposals.append(
+                dense_search(self.stored.rows, self.stored.dense_index, vector, min(pool, self.stored.manifest.chunk_count), self.stored.live)
+            )
         positions = np.unique(np.concatenate(proposals)) if proposals else np.zeros(0, np.int64)
         positions = positions[self.stored.live[positions]]  # ids of removed chunks score zero but are no candidates
         if self.mode == "lexical":
