@@ -92,11 +92,9 @@ def skipped_summary(skipped: Sequence[Skipped]) -> str:
     if not skipped:
         return ""
     counts = Counter((s.reason, s.extension) for s in skipped)
-    parts = [
-        f"{count} {extension}" if reason == "unsupported" else f"{count} {reason} {extension}"
-        for (reason, extension), count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    ]
-    return f"skipped {len(skipped)}: " + ", ".join(parts)
+    kinds = {(reason, extension): extension if reason == "unsupported" else f"{reason} {extension}" for reason, extension in counts}
+    ordered = sorted(counts, key=lambda key: (-counts[key], kinds[key]))
+    return f"skipped {len(skipped)}: " + ", ".join(f"{counts[key]} {kinds[key]}" for key in ordered)
 
 
 def extract(raw: bytes, suffix: str) -> Extraction:
