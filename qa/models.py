@@ -89,6 +89,10 @@ class Passage(_Frozen):
         description="(start, end, English) renderings of the text's Chinese, Korean and German words; offsets in text.",
     )
 
+    @property
+    def label(self) -> str:
+        return label(self.source, self.line_start, self.line_end, self.page)
+
 
 class Citation(_Frozen):
     """A verbatim quote, located to the character and line in its source file."""
