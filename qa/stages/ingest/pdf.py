@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import shutil
 import subprocess
 import tempfile
@@ -50,7 +51,12 @@ def ocr_image(image, languages: str) -> str:
         path = Path(folder) / "page.png"
         image.save(path)
         done = subprocess.run(
-            ["tesseract", str(path), "stdout", "-l", languages], capture_output=True, text=True, timeout=OCR_TIMEOUT_S
+            ["tesseract", str(path), "stdout", "-l", languages],
+            capture_output=True,
+            text=True,
+            timeout=OCR_TIMEOUT_S,
+            # Tesseract's own threads slow it down on a busy machine; one page is one thread's work.
+            env={**os.environ, "OMP_THREAD_LIMIT": "1"},
         )
     if done.returncode != 0:
         raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit status {done.returncode}")
