@@ -330,7 +330,7 @@ class Bot:
         extraction = ingest.ExtractStore(self.settings.index_dir, self._stored.manifest.extractor).load(sha256)
         if extraction is None:
             raise SourceError(f"the index holds no stored text of {source}; rebuild it with: qa index --rebuild")
-        lines = extraction.text.split("\n")
+        lines = [line.removesuffix("\r") for line in extraction.text.split("\n")]
         if lines and lines[-1] == "":
             lines.pop()
         if not 1 <= line_start <= line_end <= len(lines):
