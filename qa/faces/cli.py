@@ -103,10 +103,10 @@ def index(
     index_dir: IndexDir = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start from scratch, e.g. after changing the model.")] = False,
     include: Annotated[
-        Optional[list[str]], typer.Option("--include", help="Only files matching this gitignore-style glob (repeatable), e.g. '*.pdf'", show_default=False)
+        Optional[list[str]], typer.Option("--include", metavar="GLOB", help="Only files matching this gitignore-style glob (repeatable), e.g. '*.pdf'", show_default=False)
     ] = None,
     exclude: Annotated[
-        Optional[list[str]], typer.Option("--exclude", help="Leave out files matching this glob (repeatable), e.g. 'drafts/'", show_default=False)
+        Optional[list[str]], typer.Option("--exclude", metavar="GLOB", help="Leave out files matching this glob (repeatable), e.g. 'drafts/'", show_default=False)
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail if any file is skipped (unreadable, encrypted, unknown format).")] = False,
     config: Config = None,
