@@ -333,8 +333,10 @@ class Bot:
         lines = [line.removesuffix("\r") for line in extraction.text.split("\n")]
         if lines and lines[-1] == "":
             lines.pop()
-        if not 1 <= line_start <= line_end <= len(lines):
-            raise SourceError(f"{source} has lines 1-{len(lines)}; there is no line {line_end if line_start >= 1 else line_start}")
+        if line_start > line_end:
+            raise SourceError(f"lines {line_start}-{line_end} run backwards; write the first line first")
+        if line_start < 1 or line_end > len(lines):
+            raise SourceError(f"{source} has lines 1-{len(lines)}; there is no line {line_start if line_start < 1 else line_end}")
         first = max(1, line_start - context)
         last = min(len(lines), line_end + context)
         offset = sum(len(line) + 1 for line in lines[: line_start - 1])
