@@ -60,7 +60,13 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class Skipped:
-    """A file that was not read: ``reason`` is one word (``unsupported``, ``encrypted`` ...), ``detail`` the why."""
+    """A file that was not read, and why.
+
+    ``reason`` is the one word the summary counts by: ``unsupported`` (a format
+    qa does not read), ``empty``, ``corrupt``, ``encrypted``, ``binary``,
+    ``undecodable``, ``unreadable`` (the file system refused), ``scanned`` (no
+    text layer, no OCR) or ``textless``; ``detail`` is the warning's why.
+    """
 
     source: str
     reason: str

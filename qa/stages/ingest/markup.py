@@ -59,7 +59,7 @@ def _decode_html(raw: bytes) -> str:
 def html(raw: bytes, suffix: str = ".html") -> Extraction:
     text = _html_text(_decode_html(raw))
     if not text:
-        raise Unreadable("no-text", "no main text found")
+        raise Unreadable("textless", "no main text found")
     return Extraction(text + "\n")
 
 
@@ -91,7 +91,7 @@ def epub(raw: bytes, suffix: str = ".epub") -> Extraction:
     except RuntimeError as error:  # zipfile: an encrypted entry
         raise Unreadable("encrypted", f"it is encrypted ({error})") from None
     if not chapters:
-        raise Unreadable("no-text", "no chapter has text")
+        raise Unreadable("textless", "no chapter has text")
     return join_pages(chapters)
 
 
@@ -108,5 +108,5 @@ def email(raw: bytes, suffix: str = ".eml") -> Extraction:
         text = _html_text(content) if body.get_content_type() == "text/html" else content.strip()
         lines += ["", text]
     if not any(line.strip() for line in lines):
-        raise Unreadable("no-text", "no headers or text")
+        raise Unreadable("textless", "no headers or text")
     return Extraction("\n".join(lines).replace("\r\n", "\n") + "\n")

@@ -74,7 +74,7 @@ def docx(raw: bytes, suffix: str = ".docx") -> Extraction:
         elif tag == "tbl":
             lines.extend(table_text(_cell_rows(Table(element, document))))
     if not lines:
-        raise Unreadable("no-text", "no text in the document")
+        raise Unreadable("textless", "no text in the document")
     return Extraction("\n".join(lines) + "\n")
 
 
@@ -110,7 +110,7 @@ def pptx(raw: bytes, suffix: str = ".pptx") -> Extraction:
         slides.append("\n".join(lines))
     extraction = join_pages(slides)
     if not extraction.text.strip():
-        raise Unreadable("no-text", "no text on any slide")
+        raise Unreadable("textless", "no text on any slide")
     return extraction
 
 
@@ -128,7 +128,7 @@ def xlsx(raw: bytes, suffix: str = ".xlsx") -> Extraction:
         workbook.close()
     extraction = join_pages(sheets)
     if not any(len(sheet.split("\n")) > 1 for sheet in sheets):
-        raise Unreadable("no-text", "no cells with values")
+        raise Unreadable("textless", "no cells with values")
     return extraction
 
 

@@ -95,5 +95,5 @@ def extract(raw: bytes, suffix: str = ".pdf") -> Extraction:
         warnings.append(f"page(s) {listed} have no text layer and Tesseract is not installed, so they are not read")
     extraction = join_pages(pages)
     if not extraction.text.strip():
-        raise Unreadable("no-text", "no text on any page")
+        raise Unreadable("textless", "no text on any page")
     return Extraction(extraction.text, extraction.pages, tuple(warnings))
