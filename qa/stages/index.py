@@ -80,7 +80,7 @@ MAX_TF = 65535
 
 _SCHEMA = """
 CREATE TABLE chunks(id INTEGER PRIMARY KEY, source TEXT NOT NULL, char_start INTEGER, char_end INTEGER,
-                    line_start INTEGER, line_end INTEGER, text TEXT NOT NULL, glosses TEXT);
+                    line_start INTEGER, line_end INTEGER, page INTEGER, text TEXT NOT NULL, glosses TEXT);
 CREATE INDEX chunks_source ON chunks(source);
 CREATE TABLE postings(term TEXT PRIMARY KEY, ids BLOB NOT NULL, tfs BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE aliases(source TEXT NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL);
@@ -104,6 +104,7 @@ class Manifest(BaseModel):
     lexical_analyzer: str
     chunker: str
     glosser: str
+    extractor: str = ""  # qa.stages.ingest.EXTRACTOR; empty in an index older than it
     files: dict[str, str]  # source -> sha256 of its bytes
     chunk_count: int  # live chunks
     rows: int  # chunk ids handed out, holes included: rows of vectors.f32
@@ -235,12 +236,12 @@ class StoredIndex:
         self._db.close()
 
 
-_CHUNK_COLUMNS = "id, source, char_start, char_end, line_start, line_end, text, glosses"
+_CHUNK_COLUMNS = "id, source, char_start, char_end, line_start, line_end, page, text, glosses"
 
 
 def _chunk_of(row: tuple) -> tuple[Chunk, list[GlossedWord]]:
-    _, source, char_start, char_end, line_start, line_end, text, glosses = row
-    chunk = Chunk(source=source, char_start=char_start, char_end=char_end, line_start=line_start, line_end=line_end, text=text)
+    _, source, char_start, char_end, line_start, line_end, page, text, glosses = row
+    chunk = Chunk(source=source, char_start=char_start, char_end=char_end, line_start=line_start, line_end=line_end, page=page, text=text)
     return chunk, [GlossedWord(*word) for word in json.loads(glosses)] if glosses else []
 
 
@@ -516,7 +517,7 @@ def _build(
                 for chunk, glosses in zip(parts.chunks, parts.glosses):
                     terms = index_terms(chunk.text)
                     chunk_rows.append(
-                        (next_id, chunk.source, chunk.char_start, chunk.char_end, chunk.line_start, chunk.line_end, chunk.text,
+                        (next_id, chunk.source, chunk.char_start, chunk.char_end, chunk.line_start, chunk.line_end, chunk.page, chunk.text,
                          json.dumps(glosses, ensure_ascii=False) if glosses else None)
                     )
                     new_ids.append(next_id)
@@ -525,7 +526,7 @@ def _build(
                     next_id += 1
                 alias_rows += [(source, key, name) for key, names in parts.aliases.items() for name in names]
                 glossed_rows += [(source, key, word) for key, words in parts.glossed.items() for word in words]
-            database.executemany(f"INSERT INTO chunks({_CHUNK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", chunk_rows)
+            database.executemany(f"INSERT INTO chunks({_CHUNK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", chunk_rows)
             database.executemany("INSERT INTO aliases VALUES (?,?,?)", alias_rows)
             database.executemany("INSERT INTO glossed VALUES (?,?,?)", glossed_rows)
             database.execute("DELETE FROM dictionary")
