@@ -8,6 +8,7 @@ changes a face.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -69,6 +70,26 @@ class IndexReport:
             f"Indexed {self.files} files ({self.added} added, {self.changed} changed, {self.removed} removed): "
             f"{self.chunks} chunks, {self.embedded} embedded, in {self.index_dir} ({self.seconds:.1f}s)"
         )
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What ``qa status`` shows; the change lists are None when the corpus folder is not there to compare."""
+
+    index_dir: Path
+    corpus_dir: Path
+    files: int
+    chunks: int
+    model: str
+    bytes: int
+    built_at: str
+    added: list[str] | None
+    changed: list[str] | None
+    removed: list[str] | None
+
+    @property
+    def up_to_date(self) -> bool:
+        return not (self.added or self.changed or self.removed)
 
 
 def check_question(question: str) -> str:
@@ -160,7 +181,43 @@ class Bot:
 
     @staticmethod
     def index(settings: Settings, *, rebuild: bool = False, progress: Progress = _silent) -> IndexReport:
-        """Bring the index up to date with the corpus, embedding only what changed."""
+        """Bring the index up to date with the corpus, embedding only what changed.
+
+        A first build that fails (no documents, Ctrl-C) removes the index
+        folder it created, so a mistake leaves nothing behind; a failed update
+        leaves the live index as it was.
+        """
+        fresh = not settings.index_dir.exists()
+        try:
+            return Bot._update(settings, rebuild, progress)
+        except BaseException:
+            if fresh:
+                shutil.rmtree(settings.index_dir, ignore_errors=True)
+            raise
+
+    @staticmethod
+    def status(settings: Settings) -> IndexStatus:
+        """What the index holds and how the corpus has changed since it was built; reads no vectors."""
+        manifest = index_store.read_manifest(settings.index_dir)
+        size = sum(path.stat().st_size for path in settings.index_dir.rglob("*") if path.is_file())
+        changes = None
+        if settings.corpus_dir.is_dir():
+            changes = index_store.diff(list(read_documents(settings.corpus_dir)), manifest)
+        return IndexStatus(
+            index_dir=settings.index_dir,
+            corpus_dir=settings.corpus_dir,
+            files=len(manifest.files),
+            chunks=manifest.chunk_count,
+            model=manifest.model,
+            bytes=size,
+            built_at=manifest.built_at,
+            added=[d.source for d in changes.added] if changes else None,
+            changed=[d.source for d in changes.changed] if changes else None,
+            removed=changes.removed if changes else None,
+        )
+
+    @staticmethod
+    def _update(settings: Settings, rebuild: bool, progress: Progress) -> IndexReport:
         started = time.perf_counter()
         corpus_dir, index_dir = settings.corpus_dir, settings.index_dir
         with index_store.build_lock(index_dir):
