@@ -187,12 +187,13 @@ class Bot:
         folder it created, so a mistake leaves nothing behind; a failed update
         leaves the live index as it was.
         """
-        fresh = not settings.index_dir.exists()
+        folders = [settings.index_dir, *settings.index_dir.parents]
+        created = next((folder for folder in reversed(folders) if not folder.exists()), None)
         try:
             return Bot._update(settings, rebuild, progress)
         except BaseException:
-            if fresh:
-                shutil.rmtree(settings.index_dir, ignore_errors=True)
+            if created is not None:
+                shutil.rmtree(created, ignore_errors=True)
             raise
 
     @staticmethod

@@ -80,7 +80,7 @@ class TestBadInput:
         self.assert_one_line_error(qa("ask", "x" * 2001, "--index-dir", seed_settings.index_dir), "2000")
 
     def test_run_missing_corpus(self, tmp_path):
-        self.assert_one_line_error(qa("index", tmp_path / "nowhere", "--index-dir", tmp_path / "i"), "does not exist")
+        self.assert_one_line_error(qa("index", tmp_path / "nowhere", "--index-dir", tmp_path / "i" / "deep"), "does not exist")
         assert not (tmp_path / "i").exists()  # a failed first build leaves nothing behind, not even its lock
 
     def test_run_empty_corpus(self, tmp_path):
