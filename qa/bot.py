@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -150,7 +151,12 @@ def _export_query_encoder(settings: Settings, embedder: Embedder | None) -> None
 
 
 class Bot:
-    """A loaded index and the model to query it: ``Bot.load().ask("...")``."""
+    """A loaded index and the model to query it: ``Bot.load().ask("...")``.
+
+    Several threads may ask at once (the Slack and HTTP faces do): the stages
+    keep no state between questions, and the models loaded on first use are
+    loaded once, under a lock.
+    """
 
     def __init__(self, settings: Settings, stored: index_store.StoredIndex, embedder: Embedder | None = None):
         """``embedder`` forces sentence-transformers; by default questions go through the ONNX export if any."""
@@ -165,6 +171,7 @@ class Bot:
             self._rerank if settings.reranker else None,
         )
         self._reranker: Reranker | None = None
+        self._loading = threading.Lock()
         self._llm = LLM.from_settings(settings)
 
     @classmethod
@@ -295,12 +302,16 @@ class Bot:
 
     def _encode_query(self, question: str) -> np.ndarray:
         if self._encoder is None:
-            self._encoder = self._load_query_encoder()
+            with self._loading:
+                if self._encoder is None:
+                    self._encoder = self._load_query_encoder()
         return self._encoder.encode_queries([question])[0]
 
     def _rerank(self, question: str, texts: list[str]) -> np.ndarray:
         if self._reranker is None:
-            self._reranker = Reranker.load(self.settings.reranker)
+            with self._loading:
+                if self._reranker is None:
+                    self._reranker = Reranker.load(self.settings.reranker)
         return self._reranker.scores(question, texts)
 
     def _load_query_encoder(self) -> Embedder | onnx_encoder.OnnxEncoder:

@@ -309,7 +309,7 @@ class Answered:
     history: list[str]
     channel: str
     thread_ts: str | None
-    collection: Bot | None = None
+    bot: Bot | None = None  # the collection that answered a /qa, for the shared thread's follow-ups
 
 
 @dataclass
@@ -464,7 +464,7 @@ class SlackBot:
             log.warning("could not share answer %s in %s: %s", answer_id, channel, error)
             respond(response_type="ephemeral", replace_original=False, text=f"I could not post in this channel ({error}); invite me with /invite @qa first.")
             return
-        conversation = (answered.collection or self.bot_for(channel)).conversation()
+        conversation = (answered.bot or self.bot_for(channel)).conversation()
         conversation.turns.append(answered.answer)
         self.threads.put((channel, posted["ts"]), Thread(conversation, started=True))
         self.answered.put(answer_id, Answered(answered.answer, [], channel, posted["ts"]))
