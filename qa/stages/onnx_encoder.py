@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qa import cache
+from qa import paths
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -72,7 +72,7 @@ def export_dir(model: str) -> Path:
     told apart by its path, as the index manifest tells it apart.
     """
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-.")[-60:] or "model"
-    return cache.cache_dir() / "models" / f"{slug}-{hashlib.sha256(model.encode()).hexdigest()[:8]}"
+    return paths.cache_dir() / "models" / f"{slug}-{hashlib.sha256(model.encode()).hexdigest()[:8]}"
 
 
 def is_exported(folder: Path, model: str) -> bool:
