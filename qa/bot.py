@@ -7,11 +7,12 @@ changes a face.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -22,17 +23,18 @@ from qa.crosslingual.bridge import Bridge, merge_aliases, mine_aliases
 from qa.chat import Conversation
 from qa.stages.chunk import CHUNKER, chunk_document
 from qa.stages.embed import Embedder
-from qa.errors import BadIndexError, CorpusError, LLMError, QuestionError
+from qa.errors import BadIndexError, CorpusError, LLMError, NotFoundError, QAError, QuestionError
+from qa.excerpt import AROUND, excerpt, text_from_chunks
 from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
 from qa.crosslingual.dictionary_worker import prepare_in_background
 from qa.stages.followup import Reading, read
 from qa.crosslingual.gloss import english_view, glossed_lexicon, glosser, words_within
 from qa.crosslingual.language import detect
-from qa.stages.ingest import read_documents
+from qa.stages.ingest import decode, read_documents
 from qa.crosslingual.lexicon import merge_lexicons
 from qa.stages.lexical import ANALYZER, index_terms
 from qa.stages.llm import LLM, TextSink
-from qa.models import Answer, Chunk, Passage
+from qa.models import Answer, Chunk, Passage, SourceExcerpt
 from qa.stages.rerank import Reranker
 from qa.stages.retrieve import Retriever
 from qa.settings import Settings
@@ -307,6 +309,56 @@ class Bot:
     def conversation(self) -> "Conversation":
         """A conversation whose follow-ups are understood against its earlier turns."""
         return Conversation(self)
+
+    def source(
+        self,
+        source_id: str,
+        line_start: int | None = None,
+        line_end: int | None = None,
+        *,
+        char_start: int | None = None,
+        char_end: int | None = None,
+        around: int = AROUND,
+    ) -> SourceExcerpt:
+        """A cited place in its context, from the text as indexed.
+
+        Only the ids of indexed documents are read, so a caller (the web page's
+        ``GET /source``) can never name another file. See ``qa.excerpt.excerpt``
+        for what the lines and offsets mark.
+        """
+        text, note = self._indexed_text(source_id)
+        return excerpt(source_id, text, line_start, line_end, char_start, char_end, around, note)
+
+    def _indexed_text(self, source_id: str) -> tuple[str, str | None]:
+        """The document's text as it was indexed, and a note when that is not the file as it stands.
+
+        The file is read when its bytes still hash as the index recorded; else
+        the text is rebuilt from the indexed chunks, whose offsets and line
+        numbers are the citations' own.
+        """
+        digest = self._stored.manifest.files.get(source_id)
+        if digest is None:
+            raise NotFoundError(f"no document {source_id!r} in the index")
+        relative = PurePosixPath(source_id)
+        if relative.is_absolute() or ".." in relative.parts:  # no index of ours has such an id: never leave the corpus folder
+            raise NotFoundError(f"document id {source_id!r} is not a path inside the corpus")
+        try:
+            raw = (self.settings.corpus_dir / source_id).read_bytes()
+        except OSError:
+            note = f"{source_id} cannot be read from {self.settings.corpus_dir}: only its indexed passages are shown"
+        else:
+            if hashlib.sha256(raw).hexdigest() != digest:
+                note = f"{source_id} has changed since it was indexed: only its indexed passages are shown (qa index brings it up to date)"
+            else:
+                try:
+                    text = decode(raw, source_id)
+                except QAError:
+                    text = None
+                if text is not None:
+                    return text, None
+                note = None  # not a plain-text file: its indexed text is all there is to show
+        chunks = [self._stored.chunks[i] for i in self._stored.chunks_by_source().get(source_id, [])]
+        return text_from_chunks(chunks), note
 
     def document_languages(self) -> dict[str, str]:
         """Each indexed file's language, guessed from its indexed text."""

@@ -18,6 +18,10 @@ class BadIndexError(QAError):
     """The index is missing, corrupted, or was built with other settings."""
 
 
+class NotFoundError(QAError):
+    """A document id that is not in the index, or a line past a document's end."""
+
+
 class ModelError(QAError):
     """The embedding model cannot be loaded."""
 

@@ -85,3 +85,23 @@ class Answer(_Frozen):
     mode: Literal["extractive", "llm"] = Field("extractive", description="Who wrote the reply: the extractive answerer or the LLM.")
     searched: str | None = Field(None, description="What retrieval was given, when it differs from the question (follow-ups).")
     warnings: list[str] = Field(default_factory=list, description="One-line notes, e.g. why the LLM answer was not used.")
+
+
+class SourceLine(_Frozen):
+    """One line of a document, numbered as citations number them."""
+
+    number: int = Field(description="1-based line number.")
+    text: str = Field(description="The line without its line break.")
+    quote: tuple[int, int] | None = Field(
+        None, description="(start, end) offsets in text, in code points, of the part that is quoted; absent if none is."
+    )
+
+
+class SourceExcerpt(_Frozen):
+    """Lines of one indexed document around a citation: what ``GET /source`` returns."""
+
+    source: str = Field(description="The document's id, its path relative to the corpus root.")
+    lines: list[SourceLine]
+    total_lines: int = Field(description="Lines in the whole document.")
+    cited: tuple[int, int] = Field(description="(first, last) cited line.")
+    note: str | None = Field(None, description="Set when the text shown is not the file as it stands, and why.")

@@ -63,9 +63,20 @@ class Settings(BaseModel):
         default_factory=list,
         description="Channel IDs the Slack bot answers in (comma-separated in QA_SLACK_CHANNELS); empty: every channel it is in.",
     )
-    feedback_log: Path = Field(Path("feedback.jsonl"), description="JSONL file the Slack 👍/👎 votes are appended to.")
+    feedback_log: Path = Field(Path("feedback.jsonl"), description="JSONL file the 👍/👎 votes (Slack, web page) are appended to.")
+    api_token: str | None = Field(
+        None, repr=False, min_length=16, description="Bearer token `qa serve` asks of every request and the page; none when unset."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call `qa serve` from a browser (comma-separated in QA_CORS_ORIGINS); none when empty.",
+    )
+    max_body_bytes: int = Field(32 * 1024, ge=1024, description="Largest request body `qa serve` reads; larger ones get 413.")
+    rate_limit: int = Field(
+        120, ge=0, description="Requests a minute `qa serve` takes from one client address (bursts up to that many); 0: no limit."
+    )
 
-    @field_validator("slack_channels", "bridges", mode="before")
+    @field_validator("slack_channels", "bridges", "cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         """Environment variables are strings, so a list arrives as ``C1,C2`` (or ``none``)."""
