@@ -170,7 +170,7 @@ def make_bot(bot: Bot, index_dir: Path) -> Callable[..., Bot]:
     """A bot over the session's index with other settings, sharing the loaded model."""
 
     def make(**overrides: object) -> Bot:
-        settings = Settings.load(corpus_dir=CORPUS, index_dir=index_dir, **overrides)
+        settings = Settings.load(**{"corpus_dir": CORPUS, "index_dir": index_dir, **overrides})
         bot._encode_query("warm")  # load the model once, then share it
         return Bot(settings, index_store.read(index_dir), embedder=bot._encoder)
 

@@ -19,6 +19,7 @@
   let asking = false;
   let turns = 0;
   let opener = null; // what had focus before the source opened, to return to
+  const narrow = matchMedia("(max-width: 40rem)"); // as in style.css
 
   // crypto.randomUUID needs a secure context; a team server on plain http is not one.
   function newId() {
@@ -130,7 +131,8 @@
 
   function votes(answerId) {
     const status = el("span", { class: "vote-status", role: "status" });
-    const group = el("div", { class: "votes", role: "group", "aria-label": "Was this answer useful?" });
+    const question = el("span", { class: "votes-label", text: "Was this useful?", id: `votes-${answerId}` });
+    const group = el("div", { class: "votes", role: "group", "aria-labelledby": question.id });
     const buttons = [
       ["up", "👍", "Good answer"],
       ["down", "👎", "Bad answer"],
@@ -153,7 +155,7 @@
       },
     }));
     buttons.forEach((button, index) => { button.dataset.vote = index === 0 ? "up" : "down"; });
-    group.append(...buttons, status);
+    group.append(question, ...buttons, status);
     return group;
   }
 
@@ -261,7 +263,10 @@
     sourceWhere.textContent = "Loading…";
     sourceNote.hidden = true;
     sourceLines.replaceChildren();
-    if (!dialog.open) dialog.showModal();
+    if (!dialog.open) {
+      dialog.showModal();
+      document.body.classList.add("source-open");
+    }
     const query = new URLSearchParams({ id: item.source, char_start: item.char_start, char_end: item.char_end });
     let excerpt;
     try {
@@ -297,6 +302,8 @@
       target.scrollIntoView({ block: "center" });
       target.focus({ preventScroll: true });
     }
+    // Keep what was opened in sight: beside the sheet on a wide screen, above it on a phone.
+    if (from && from.isConnected) from.scrollIntoView({ block: narrow.matches ? "start" : "nearest" });
   }
 
   function closeSource() {
@@ -304,6 +311,7 @@
   }
 
   dialog.addEventListener("close", () => {
+    document.body.classList.remove("source-open");
     if (opener && document.contains(opener)) opener.focus();
     opener = null;
   });
