@@ -200,6 +200,78 @@ def test_an_abstention_shows_the_closest_passages(server: str, page: object) -> 
     expect(page.locator(".line.cited").first).to_be_visible()
 
 
+def test_pages_and_reading_aids_are_shown_when_an_answer_has_them(server: str, page: object) -> None:
+    """Fields that PDFs (``page``) and foreign quotes (``reading``) bring, rendered from a scripted answer."""
+    citation = {
+        "source": "report.pdf", "line_start": 40, "line_end": 41, "char_start": 0, "char_end": 8, "page": 3,
+        "quote": "협력의향서를 체결했다.", "marks": [[0, 5]], "reading": "signed a letter of intent",
+    }
+    answer = {
+        "question": HEADLINE, "answer": "협력의향서를 체결했다. [1]", "abstained": False, "citations": [citation],
+        "passages": [], "mode": "extractive", "searched": None, "warnings": [],
+    }
+    body = f"event: answer\ndata: {json.dumps({'answer_id': 'x1', 'answer': answer})}\n\n"
+    page.route("**/chat/stream", lambda route: route.fulfill(status=200, content_type="text/event-stream", body=body))
+    page.goto(server + "/")
+    shown = ask(page, HEADLINE)
+    expect(shown.locator(".citations .chip")).to_have_text("report.pdf:40-41 · p. 3")
+    expect(shown.locator(".citations strong")).to_have_text("협력의향서")
+    expect(shown.locator(".reading")).to_have_text("Reading: signed a letter of intent")
+    expect(shown.get_by_role("button", name="citation 1, report.pdf:40-41 · p. 3")).to_be_visible()
+
+
+def test_every_control_has_a_name(server: str, page: object) -> None:
+    page.goto(server + "/")
+    ask(page, HEADLINE)
+    nameless = page.evaluate(
+        """() => [...document.querySelectorAll('button, textarea, input, summary, [role=group]')].filter((node) => {
+            const labelled = node.getAttribute('aria-labelledby');
+            const name = node.getAttribute('aria-label') || (labelled && document.getElementById(labelled)?.textContent)
+                || (node.labels && [...node.labels].map((l) => l.textContent).join('')) || node.textContent;
+            return !name.trim();
+        }).map((node) => node.outerHTML)"""
+    )
+    assert nameless == []
+
+
+CONTRAST = """() => {
+    const rgb = (colour) => colour.match(/[\\d.]+/g).map(Number);
+    const luminance = ([r, g, b]) => {
+        const [R, G, B] = [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+        return 0.2126 * R + 0.7152 * G + 0.0722 * B;
+    };
+    const background = (node) => {
+        for (; node; node = node.parentElement) {
+            const colour = rgb(getComputedStyle(node).backgroundColor);
+            if (colour.length < 4 || colour[3] > 0) return colour.slice(0, 3);
+        }
+        return [255, 255, 255];
+    };
+    const low = [];
+    for (const node of document.querySelectorAll('body *')) {
+        const own = [...node.childNodes].some((child) => child.nodeType === 3 && child.textContent.trim());
+        if (!own || !node.checkVisibility() || node.closest('.visually-hidden') || node.disabled) continue;
+        const style = getComputedStyle(node);
+        const [a, b] = [luminance(rgb(style.color).slice(0, 3)), luminance(background(node))];
+        const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+        const large = parseFloat(style.fontSize) >= 24 || (parseFloat(style.fontSize) >= 18.66 && Number(style.fontWeight) >= 700);
+        if (ratio < (large ? 3 : 4.5)) low.push(`${ratio.toFixed(2)}: ${node.outerHTML.slice(0, 80)}`);
+    }
+    return low;
+}"""
+
+
+def test_text_contrast_meets_wcag_aa(server: str, page: object) -> None:
+    page.goto(server + "/")
+    assert page.evaluate(CONTRAST) == []
+    answer = ask(page, HEADLINE)
+    answer.locator("details.passages summary").click()
+    assert page.evaluate(CONTRAST) == []
+    answer.locator(".citations .chip").first.click()
+    expect(page.locator(".line.cited")).to_be_visible()
+    assert page.evaluate(CONTRAST) == []  # the cited lines, on their highlight
+
+
 def test_every_request_stays_on_loopback(server: str, browser: object) -> None:
     with opened(browser) as (page, requests):
         page.goto(server + "/")
