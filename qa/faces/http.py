@@ -42,6 +42,7 @@ from qa.excerpt import AROUND
 from qa.faces.feedback import FeedbackLog, Vote
 from qa.lru import LRU
 from qa.models import Answer, SourceExcerpt
+from qa.settings import Settings
 
 if TYPE_CHECKING:
     from qa.chat import Conversation
@@ -65,6 +66,9 @@ OPEN_PATHS = ("/healthz", "/login")
 OPEN_PREFIX = "/static/"
 
 CONVERSATION_ID = r"^[A-Za-z0-9_.:-]+$"
+
+# The default of the max_body_bytes setting, and what the Slack bot's HTTP receiver takes.
+MAX_BODY_BYTES: int = Settings.model_fields["max_body_bytes"].default
 
 
 class _Question(BaseModel):
