@@ -303,7 +303,7 @@ def slack(
             slack_app.socket_mode(bolt, slack_config)
 
 
-feedback_app = typer.Typer(help="Votes from the Slack bot's 👍/👎 buttons.", no_args_is_help=True)
+feedback_app = typer.Typer(help="Votes from the 👍/👎 buttons of the Slack bot and the chat page.", no_args_is_help=True)
 app.add_typer(feedback_app, name="feedback")
 
 
