@@ -1,10 +1,12 @@
 #!/bin/sh
 # Install qa into .venv, on a fresh machine, in one go:
 #   1. on Debian or Ubuntu, FreeDict's German-English dictionary, which German glosses read
-#      (optional: without it qa works and reads German text as it stands), and chromium for the
+#      (optional: without it qa works and reads German text as it stands);
+#   2. on Debian or Ubuntu, Tesseract OCR with English, German, Chinese and Korean data, which reads scanned PDFs
+#      (optional: without it a PDF page with no text layer is skipped with a warning), and chromium for the
 #      browser tests of the chat page;
-#   2. the CPU build of torch 2.13.0 first: any other torch requirement pulls gigabytes of CUDA;
-#   3. qa itself, editable, with its test tools.
+#   3. the CPU build of torch 2.13.0 first: any other torch requirement pulls gigabytes of CUDA;
+#   4. qa itself, editable, with its test tools.
 set -eu
 cd "$(dirname "$0")"
 
@@ -31,6 +33,8 @@ apt_install() {
 
 if command -v apt-get >/dev/null 2>&1; then
     have_freedict || apt_install "German text is not glossed" dict-freedict-deu-eng
+    command -v tesseract >/dev/null 2>&1 ||
+        apt_install "scanned PDF pages are not read" tesseract-ocr tesseract-ocr-deu tesseract-ocr-chi-sim tesseract-ocr-kor
     # The browser tests drive Debian's chromium (never a downloaded browser); the fonts make their
     # screenshots of Chinese, Korean and emoji legible.
     [ -x /usr/bin/chromium ] || apt_install "the browser tests are skipped" chromium fonts-wqy-zenhei fonts-noto-color-emoji

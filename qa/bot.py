@@ -7,12 +7,11 @@ changes a face.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
@@ -23,18 +22,18 @@ from qa.crosslingual.bridge import Bridge, merge_aliases, mine_aliases
 from qa.chat import Conversation
 from qa.stages.chunk import CHUNKER, chunk_document
 from qa.stages.embed import Embedder
-from qa.errors import BadIndexError, CorpusError, LLMError, NotFoundError, QAError, QuestionError
-from qa.excerpt import AROUND, excerpt, text_from_chunks
+from qa.errors import BadIndexError, CorpusError, LLMError, QuestionError, SourceError
+from qa.excerpt import quote_marks
 from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
 from qa.crosslingual.dictionary_worker import prepare_in_background
 from qa.stages.followup import Reading, read
 from qa.crosslingual.gloss import english_view, glossed_lexicon, glosser, words_within
 from qa.crosslingual.language import detect
-from qa.stages.ingest import decode, read_documents
+from qa.stages import ingest
 from qa.crosslingual.lexicon import merge_lexicons
 from qa.stages.lexical import ANALYZER, index_terms
 from qa.stages.llm import LLM, TextSink
-from qa.models import Answer, Chunk, Passage, SourceExcerpt
+from qa.models import Answer, Chunk, Passage, SourceExcerpt, page_at
 from qa.stages.rerank import Reranker
 from qa.stages.retrieve import Retriever
 from qa.settings import Settings
@@ -63,14 +62,18 @@ class IndexReport:
     embedded: int
     seconds: float
     index_dir: Path
+    skipped: tuple[ingest.Skipped, ...] = ()
 
     def summary(self) -> str:
         if not (self.added or self.changed or self.removed):
-            return f"Index up to date: {self.files} files, {self.chunks} chunks in {self.index_dir} ({self.seconds:.1f}s)"
-        return (
-            f"Indexed {self.files} files ({self.added} added, {self.changed} changed, {self.removed} removed): "
-            f"{self.chunks} chunks, {self.embedded} embedded, in {self.index_dir} ({self.seconds:.1f}s)"
-        )
+            line = f"Index up to date: {self.files} files, {self.chunks} chunks in {self.index_dir} ({self.seconds:.1f}s)"
+        else:
+            line = (
+                f"Indexed {self.files} files ({self.added} added, {self.changed} changed, {self.removed} removed): "
+                f"{self.chunks} chunks, {self.embedded} embedded, in {self.index_dir} ({self.seconds:.1f}s)"
+            )
+        skipped = ingest.skipped_summary(self.skipped)
+        return f"{line}; {skipped}" if skipped else line
 
 
 def check_question(question: str) -> str:
@@ -110,6 +113,7 @@ def _recipe(settings: Settings) -> dict[str, str | int]:
         "lexical_analyzer": ANALYZER,
         "chunker": CHUNKER,
         "glosser": glosser() if settings.glosses else "off",
+        "extractor": ingest.EXTRACTOR,
     }
 
 
@@ -166,17 +170,22 @@ class Bot:
         started = time.perf_counter()
         corpus_dir, index_dir = settings.corpus_dir, settings.index_dir
         with index_store.build_lock(index_dir):
-            documents = list(read_documents(corpus_dir))
-            if not documents:
-                raise CorpusError(f"corpus folder {corpus_dir} has no readable text files")
             manifest = None
             if index_store.exists(index_dir) and not rebuild:
                 manifest = index_store.read_manifest(index_dir)
                 _check_recipe(manifest, settings, index_dir)
+            store = ingest.ExtractStore(index_dir)
+            corpus = ingest.read_corpus(corpus_dir, settings.include, settings.exclude, store, progress)
+            if corpus.skipped and settings.strict:
+                raise CorpusError(f"{corpus.skipped_summary()} (--strict), first {corpus.skipped[0]}")
+            documents = corpus.documents
+            if not documents:
+                raise CorpusError(ingest.no_documents(corpus_dir, corpus))
+            skipped = tuple(corpus.skipped)
             changes = index_store.diff(documents, manifest)
             if manifest is not None and not changes.any:  # the manifest alone says so: nothing else is read
                 _export_query_encoder(settings, None)
-                return IndexReport(len(documents), 0, 0, 0, manifest.chunk_count, 0, time.perf_counter() - started, index_dir)
+                return IndexReport(len(documents), 0, 0, 0, manifest.chunk_count, 0, time.perf_counter() - started, index_dir, skipped)
             previous = index_store.read(index_dir) if manifest is not None else None
 
             preparing = prepare_in_background(
@@ -225,6 +234,8 @@ class Bot:
                 ),
             )
             index_store.write(index_dir, stored, settings.ann)
+            # The generation just replaced may still be read, so its extractions stay too.
+            store.prune(set(stored.manifest.files.values()) | set(manifest.files.values() if manifest else ()))
             _export_query_encoder(settings, embedder)
         return IndexReport(
             files=len(documents),
@@ -235,6 +246,7 @@ class Bot:
             embedded=len(texts),
             seconds=time.perf_counter() - started,
             index_dir=index_dir,
+            skipped=skipped,
         )
 
     def _encode_query(self, question: str) -> np.ndarray:
@@ -306,59 +318,60 @@ class Bot:
         searched = None if reading.search == question else reading.search
         return answer.model_copy(update={"searched": searched, "warnings": warnings})
 
-    def conversation(self) -> "Conversation":
-        """A conversation whose follow-ups are understood against its earlier turns."""
-        return Conversation(self)
-
     def source(
         self,
-        source_id: str,
-        line_start: int | None = None,
+        source: str,
+        line_start: int,
         line_end: int | None = None,
+        context: int = 3,
         *,
         char_start: int | None = None,
         char_end: int | None = None,
-        around: int = AROUND,
     ) -> SourceExcerpt:
-        """A cited place in its context, from the text as indexed.
+        """Cited lines with ``context`` lines around them, from the text the index quoted.
 
-        Only the ids of indexed documents are read, so a caller (the web page's
-        ``GET /source``) can never name another file. See ``qa.excerpt.excerpt``
-        for what the lines and offsets mark.
+        Read from the extraction stored at indexing time, so a PDF citation is
+        checked without the PDF, and a file edited since shows what was cited.
+        Only documents in the index are read, by id, never another path. A
+        citation's ``char_start``/``char_end`` mark its quote exactly in the
+        cited lines (``marked``), as the chat page highlights it.
         """
-        text, note = self._indexed_text(source_id)
-        return excerpt(source_id, text, line_start, line_end, char_start, char_end, around, note)
+        line_end = line_start if line_end is None else line_end
+        sha256 = self._stored.manifest.files.get(source)
+        if sha256 is None:
+            raise SourceError(f"no indexed file is named {source!r}")
+        extraction = ingest.ExtractStore(self.settings.index_dir, self._stored.manifest.extractor).load(sha256)
+        if extraction is None:
+            raise SourceError(f"the index holds no stored text of {source}; rebuild it with: qa index --rebuild")
+        lines = [line.removesuffix("\r") for line in extraction.text.split("\n")]
+        if lines and lines[-1] == "":
+            lines.pop()
+        if line_start > line_end:
+            raise SourceError(f"lines {line_start}-{line_end} run backwards; write the first line first")
+        if line_start < 1 or line_end > len(lines):
+            raise SourceError(f"{source} has lines 1-{len(lines)}; there is no line {line_start if line_start < 1 else line_end}")
+        first = max(1, line_start - context)
+        last = min(len(lines), line_end + context)
+        offset = sum(len(line) + 1 for line in lines[: line_start - 1])
+        marked = []
+        if char_start is not None or char_end is not None:
+            if char_start is None or char_end is None or not 0 <= char_start < char_end <= len(extraction.text):
+                raise SourceError(f"characters {char_start}-{char_end} are not a span of {source}, which has {len(extraction.text)}")
+            marked = quote_marks(extraction.text, char_start, char_end, line_start, line_end)
+        return SourceExcerpt(
+            source=source,
+            page=page_at(extraction.pages, offset),
+            line_start=line_start,
+            line_end=line_end,
+            first_line=first,
+            lines=lines[first - 1 : last],
+            total_lines=len(lines),
+            marked=marked,
+        )
 
-    def _indexed_text(self, source_id: str) -> tuple[str, str | None]:
-        """The document's text as it was indexed, and a note when that is not the file as it stands.
-
-        The file is read when its bytes still hash as the index recorded; else
-        the text is rebuilt from the indexed chunks, whose offsets and line
-        numbers are the citations' own.
-        """
-        digest = self._stored.manifest.files.get(source_id)
-        if digest is None:
-            raise NotFoundError(f"no document {source_id!r} in the index")
-        relative = PurePosixPath(source_id)
-        if relative.is_absolute() or ".." in relative.parts:  # no index of ours has such an id: never leave the corpus folder
-            raise NotFoundError(f"document id {source_id!r} is not a path inside the corpus")
-        try:
-            raw = (self.settings.corpus_dir / source_id).read_bytes()
-        except OSError:
-            note = f"{source_id} cannot be read from {self.settings.corpus_dir}: only its indexed passages are shown"
-        else:
-            if hashlib.sha256(raw).hexdigest() != digest:
-                note = f"{source_id} has changed since it was indexed: only its indexed passages are shown (qa index brings it up to date)"
-            else:
-                try:
-                    text = decode(raw, source_id)
-                except QAError:
-                    text = None
-                if text is not None:
-                    return text, None
-                note = None  # not a plain-text file: its indexed text is all there is to show
-        chunks = [self._stored.chunks[i] for i in self._stored.chunks_by_source().get(source_id, [])]
-        return text_from_chunks(chunks), note
+    def conversation(self) -> "Conversation":
+        """A conversation whose follow-ups are understood against its earlier turns."""
+        return Conversation(self)
 
     def document_languages(self) -> dict[str, str]:
         """Each indexed file's language, guessed from its indexed text."""

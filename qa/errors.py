@@ -18,16 +18,16 @@ class BadIndexError(QAError):
     """The index is missing, corrupted, or was built with other settings."""
 
 
-class NotFoundError(QAError):
-    """A document id that is not in the index, or a line past a document's end."""
-
-
 class ModelError(QAError):
     """The embedding model cannot be loaded."""
 
 
 class QuestionError(QAError):
     """The question is empty or too long."""
+
+
+class SourceError(QAError):
+    """A cited file or line that the index does not hold (``qa show``)."""
 
 
 class SettingsError(QAError):

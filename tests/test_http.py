@@ -87,6 +87,15 @@ def test_bad_input_is_a_clear_4xx(server: str, path: str, payload: Any, status: 
     assert got == status and detail in body["detail"], body
 
 
+def test_source_shows_cited_lines_as_qa_show_does(server: str, bot: Bot) -> None:
+    citation = bot.ask(HEADLINE).citations[0]
+    status, body = call(f"{server}/source?source={citation.source}&line_start={citation.line_start}&context=1")
+    assert status == 200 and body == json.loads(bot.source(citation.source, citation.line_start, context=1).model_dump_json())
+    assert body["page"] is None and citation.quote in body["lines"][citation.line_start - body["first_line"]]
+    status, body = call(f"{server}/source?source=nowhere.pdf&line_start=1")
+    assert status == 404 and body["detail"] == "no indexed file is named 'nowhere.pdf'"
+
+
 def test_bad_json_is_400(server: str) -> None:
     status, body = call(server + "/ask", b'{"question": "unterminated')
     assert status == 400 and body["detail"].startswith("body is not valid JSON")
@@ -126,26 +135,29 @@ def test_the_page_is_served_at_the_root_with_its_assets(server: str) -> None:
             assert response.status == 200
 
 
-def test_source_shows_the_cited_lines_of_an_indexed_document(server: str, bot: Bot) -> None:
+def test_source_marks_a_citations_quote_in_its_lines(server: str, bot: Bot) -> None:
     citation = bot.ask(HEADLINE).citations[0]
-    query = f"id={citation.source}&char_start={citation.char_start}&char_end={citation.char_end}&around=2"
+    query = (
+        f"source={citation.source}&line_start={citation.line_start}&line_end={citation.line_end}"
+        f"&char_start={citation.char_start}&char_end={citation.char_end}&context=2"
+    )
     status, body = call(server + "/source?" + query)
-    assert status == 200 and body["cited"] == [citation.line_start, citation.line_end]
-    cited = [line for line in body["lines"] if line["quote"]]
-    assert "".join(line["text"][slice(*line["quote"])] for line in cited) == citation.quote.replace("\n", "")
-    assert [line["number"] for line in body["lines"]] == list(range(citation.line_start - 2, citation.line_end + 3))
+    assert status == 200 and body["first_line"] == citation.line_start - 2
+    quoted = [body["lines"][line - body["first_line"]][start:end] for line, start, end in body["marked"]]
+    assert [line for line, _, _ in body["marked"]] == list(range(citation.line_start, citation.line_end + 1))
+    assert "".join(quoted) == citation.quote.replace("\n", "")
 
 
 @pytest.mark.parametrize(
     "query, status, detail",
     [
-        ("id=../README.md", 404, "no document '../README.md' in the index"),
-        ("id=/etc/passwd", 404, "no document '/etc/passwd' in the index"),
-        ("id=nope.txt&line=1", 404, "no document"),
-        (f"id={HEADLINE_SOURCE}&line=100000", 404, "lines 100000-100000 are not in"),
-        (f"id={HEADLINE_SOURCE}&char_start=5&char_end=3", 404, "not a span of"),
-        (f"id={HEADLINE_SOURCE}&around=1000", 422, "around: Input should be less than or equal to 200"),
-        ("line=3", 422, "id: Field required"),
+        ("source=../README.md&line_start=1", 404, "no indexed file is named '../README.md'"),
+        ("source=/etc/passwd&line_start=1", 404, "no indexed file is named '/etc/passwd'"),
+        (f"source={HEADLINE_SOURCE}&line_start=100000", 404, "there is no line 100000"),
+        (f"source={HEADLINE_SOURCE}&line_start=22&char_start=5&char_end=3", 404, "not a span of"),
+        (f"source={HEADLINE_SOURCE}&line_start=22&char_start=5", 404, "not a span of"),
+        (f"source={HEADLINE_SOURCE}&line_start=1&context=1000", 422, "context: Input should be less than or equal to 200"),
+        ("line_start=3", 422, "source: Field required"),
     ],
 )
 def test_source_refuses_what_is_not_an_indexed_place(server: str, query: str, status: int, detail: str) -> None:
@@ -209,7 +221,7 @@ def test_with_a_token_every_post_needs_it(guarded: TestClient, path: str) -> Non
     assert guarded.post(path, json={}, headers={"Authorization": "Bearer wrong-token-wrong-token"}).status_code == 401
 
 
-@pytest.mark.parametrize("path", ["/", "/docs", "/openapi.json", f"/source?id={HEADLINE_SOURCE}&line=22"])
+@pytest.mark.parametrize("path", ["/", "/docs", "/openapi.json", f"/source?source={HEADLINE_SOURCE}&line_start=22"])
 def test_with_a_token_every_page_and_get_needs_it(guarded: TestClient, path: str) -> None:
     assert guarded.get(path).status_code == 401
     assert guarded.get(path, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
@@ -268,9 +280,9 @@ def test_cors_is_off_by_default_and_on_for_the_configured_origins(make_bot) -> N
 
 def test_a_client_over_the_rate_limit_gets_429(make_bot) -> None:
     client = TestClient(create_app(make_bot(rate_limit=3)))
-    statuses = [client.get(f"/source?id={HEADLINE_SOURCE}&line=1").status_code for _ in range(4)]
+    statuses = [client.get(f"/source?source={HEADLINE_SOURCE}&line_start=1").status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
-    refused = client.get(f"/source?id={HEADLINE_SOURCE}&line=1")
+    refused = client.get(f"/source?source={HEADLINE_SOURCE}&line_start=1")
     assert int(refused.headers["Retry-After"]) >= 1 and "too many requests" in refused.json()["detail"]
     assert client.get("/healthz").status_code == 200 and client.get("/static/style.css").status_code == 200
 

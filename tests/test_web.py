@@ -214,10 +214,10 @@ def test_pages_and_reading_aids_are_shown_when_an_answer_has_them(server: str, p
     page.route("**/chat/stream", lambda route: route.fulfill(status=200, content_type="text/event-stream", body=body))
     page.goto(server + "/")
     shown = ask(page, HEADLINE)
-    expect(shown.locator(".citations .chip")).to_have_text("report.pdf:40-41 · p. 3")
+    expect(shown.locator(".citations .chip")).to_have_text("report.pdf:40-41 (page 3)")
     expect(shown.locator(".citations strong")).to_have_text("협력의향서")
     expect(shown.locator(".reading")).to_have_text("Reading: signed a letter of intent")
-    expect(shown.get_by_role("button", name="citation 1, report.pdf:40-41 · p. 3")).to_be_visible()
+    expect(shown.get_by_role("button", name="citation 1, report.pdf:40-41 (page 3)")).to_be_visible()
 
 
 def test_every_control_has_a_name(server: str, page: object) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -37,8 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.bot import MAX_QUESTION_CHARS, Bot, check_question
-from qa.errors import NotFoundError, QAError, QuestionError
-from qa.excerpt import AROUND
+from qa.errors import QAError, QuestionError, SourceError
 from qa.faces.feedback import FeedbackLog, Vote
 from qa.lru import LRU
 from qa.models import Answer, SourceExcerpt
@@ -324,7 +323,7 @@ def create_app(bot: Bot) -> FastAPI:
 
     @api.exception_handler(QAError)
     async def user_error(request: Request, error: QAError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=404 if isinstance(error, NotFoundError) else 400)
+        return JSONResponse({"detail": str(error)}, status_code=404 if isinstance(error, SourceError) else 400)
 
     @api.get("/", include_in_schema=False)
     def page() -> FileResponse:
@@ -418,21 +417,22 @@ def create_app(bot: Bot) -> FastAPI:
         """Appended to the same feedback log as the Slack bot's votes (setting `feedback_log`)."""
         found = answered.get(request.answer_id)
         if found is None:
-            raise NotFoundError("that answer is no longer kept (the server restarted or has answered many since); ask again to vote")
+            raise HTTPException(404, "that answer is no longer kept (the server restarted or has answered many since); ask again to vote")
         feedback.append(Vote.of(request.vote, found.answer, found.history, face="web"))
         return Recorded()
 
-    @api.get("/source", response_model=SourceExcerpt, summary="The cited lines of an indexed document, in context")
+    @api.get("/source", response_model=SourceExcerpt, summary="Cited lines in context, from the stored extraction")
     def source(
-        source_id: str = Query(alias="id", min_length=1, max_length=4096, description="A citation's `source`: an indexed document's id."),
-        line: int | None = Query(None, ge=1, description="First cited line."),
-        end: int | None = Query(None, ge=1, description="Last cited line (default: `line`)."),
-        char_start: int | None = Query(None, ge=0, description="A citation's `char_start`: marks exactly its quote."),
+        source: str = Query(min_length=1, max_length=4096, description="A citation's `source`: the id of an indexed document."),
+        line_start: int = Query(ge=1, description="First cited line."),
+        line_end: int | None = Query(None, ge=1, description="Last cited line (default: `line_start`)."),
+        context: int = Query(3, ge=0, le=200, description="Lines shown before and after."),
+        char_start: int | None = Query(None, ge=0, description="A citation's `char_start`, with `char_end`: its quote is `marked`."),
         char_end: int | None = Query(None, ge=1, description="A citation's `char_end`."),
-        around: int = Query(AROUND, ge=0, le=200, description="Lines shown before and after."),
     ) -> SourceExcerpt:
-        """Reads only documents in the index, by id: never any other path."""
-        return bot.source(source_id, line, end, char_start=char_start, char_end=char_end, around=around)
+        """What ``qa show`` prints: a citation's lines (``/source?source=handbook.pdf&line_start=57``) with their page.
+        Reads only documents in the index, by id, never another path."""
+        return bot.source(source, line_start, line_end, context, char_start=char_start, char_end=char_end)
 
     @api.get("/healthz", response_model=Health, summary="Liveness: the index is loaded and the model warm")
     def healthz() -> Health:

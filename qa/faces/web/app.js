@@ -12,7 +12,6 @@
   const dialog = document.getElementById("source");
   const sourceTitle = document.getElementById("source-title");
   const sourceWhere = document.getElementById("source-where");
-  const sourceNote = document.getElementById("source-note");
   const sourceLines = document.getElementById("source-lines");
 
   let conversationId = newId();
@@ -20,6 +19,7 @@
   let turns = 0;
   let opener = null; // what had focus before the source opened, to return to
   const narrow = matchMedia("(max-width: 40rem)"); // as in style.css
+  const CONTEXT = 12; // lines shown around the cited ones
 
   // crypto.randomUUID needs a secure context; a team server on plain http is not one.
   function newId() {
@@ -42,11 +42,16 @@
     return node;
   }
 
-  // "file:line" or "file:first-last", and the page when the document has pages.
+  // What a converted format calls its parts, as qa.models.PAGE_WORDS does.
+  const PAGE_WORDS = { ".pdf": "page", ".pptx": "slide", ".xlsx": "sheet", ".xlsm": "sheet", ".epub": "chapter" };
+
+  // "file:line", "file:first-last", "handbook.pdf:57 (page 3)": as qa.models.label writes a citation.
   function label(item) {
     const lines = item.line_start === item.line_end ? `${item.line_start}` : `${item.line_start}-${item.line_end}`;
-    const page = item.page !== undefined && item.page !== null ? ` · p. ${item.page}` : "";
-    return `${item.source}:${lines}${page}`;
+    if (item.page === undefined || item.page === null) return `${item.source}:${lines}`;
+    const dot = item.source.lastIndexOf(".");
+    const word = PAGE_WORDS[dot >= 0 ? item.source.slice(dot).toLowerCase() : ""] || "page";
+    return `${item.source}:${lines} (${word} ${item.page})`;
   }
 
   // Offsets from the server count code points; JavaScript strings count UTF-16 units.
@@ -261,13 +266,15 @@
     opener = from;
     sourceTitle.textContent = label(item);
     sourceWhere.textContent = "Loading…";
-    sourceNote.hidden = true;
     sourceLines.replaceChildren();
     if (!dialog.open) {
       dialog.showModal();
       document.body.classList.add("source-open");
     }
-    const query = new URLSearchParams({ id: item.source, char_start: item.char_start, char_end: item.char_end });
+    const query = new URLSearchParams({
+      source: item.source, line_start: item.line_start, line_end: item.line_end,
+      char_start: item.char_start, char_end: item.char_end, context: CONTEXT,
+    });
     let excerpt;
     try {
       const response = await fetch(`source?${query}`, { credentials: "same-origin", headers: { Accept: "application/json" } });
@@ -277,27 +284,28 @@
       sourceWhere.textContent = `Cannot open the source: ${error.message}`;
       return;
     }
-    const [first, last] = excerpt.cited;
-    const shown = excerpt.lines.length ? `lines ${excerpt.lines[0].number}–${excerpt.lines[excerpt.lines.length - 1].number}` : "no lines";
-    sourceWhere.textContent = `${first === last ? `Line ${first}` : `Lines ${first}–${last}`} cited; ${shown} of ${excerpt.total_lines} shown.`;
-    if (excerpt.note) {
-      sourceNote.textContent = excerpt.note;
-      sourceNote.hidden = false;
-    }
+    const first = excerpt.line_start;
+    const last = excerpt.line_end;
+    const shownLast = excerpt.first_line + excerpt.lines.length - 1;
+    sourceWhere.textContent = `${first === last ? `Line ${first}` : `Lines ${first}–${last}`} cited; `
+      + `lines ${excerpt.first_line}–${shownLast} of ${excerpt.total_lines} shown.`;
+    const marks = new Map(excerpt.marked.map(([line, start, end]) => [line, [start, end]]));
     let target = null;
-    for (const line of excerpt.lines) {
-      const cited = line.number >= first && line.number <= last;
-      const row = el("div", { class: cited ? "line cited" : "line", "data-line": line.number },
-        el("span", { class: "ln", "aria-hidden": "true", text: line.number }),
+    excerpt.lines.forEach((text, index) => {
+      const number = excerpt.first_line + index;
+      const cited = number >= first && number <= last;
+      const mark = marks.get(number);
+      const row = el("div", { class: cited ? "line cited" : "line", "data-line": number },
+        el("span", { class: "ln", "aria-hidden": "true", text: number }),
         el("span", { class: "text" },
-          cited ? el("span", { class: "visually-hidden", text: `Cited line ${line.number}: ` }) : null,
-          line.quote ? marked(line.text, [line.quote], "mark") : line.text || "\u00a0"));
+          cited ? el("span", { class: "visually-hidden", text: `Cited line ${number}: ` }) : null,
+          mark ? marked(text, [mark], "mark") : text || "\u00a0"));
       if (cited && !target) {
         target = row;
         row.tabIndex = -1;
       }
       sourceLines.append(row);
-    }
+    });
     if (target) {
       target.scrollIntoView({ block: "center" });
       target.focus({ preventScroll: true });
