@@ -8,6 +8,7 @@ Set SCREENSHOTS_DIR to keep the screenshots (the README's come from here).
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import threading
@@ -108,10 +109,14 @@ def ask(page: object, question: str) -> object:
 
 
 def screenshot(page: object, name: str) -> None:
+    """Into SCREENSHOTS_DIR if set, in 64 colours: small enough to commit, sharp enough to read."""
     folder = os.environ.get("SCREENSHOTS_DIR")
     if folder:
+        from PIL import Image
+
         Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / name))
+        image = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+        image.quantize(colors=64, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(Path(folder) / name, optimize=True)
 
 
 def test_the_headline_question_shows_its_answer_and_citation(server: str, page: object) -> None:
