@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import HEADLINE, HEADLINE_SOURCE, FakeLLM, Scripted, free_port, qa_serve
+from conftest import HEADLINE, HEADLINE_SOURCE, REPO, FakeLLM, Scripted, free_port, qa_serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
@@ -109,14 +109,14 @@ def ask(page: object, question: str) -> object:
 
 
 def screenshot(page: object, name: str) -> None:
-    """Into SCREENSHOTS_DIR if set, in 64 colours: small enough to commit, sharp enough to read."""
-    folder = os.environ.get("SCREENSHOTS_DIR")
-    if folder:
+    """Into SCREENSHOTS_DIR (relative to the repository) if set, in 64 colours: small enough to commit, sharp enough to read."""
+    if os.environ.get("SCREENSHOTS_DIR"):
         from PIL import Image
 
-        Path(folder).mkdir(parents=True, exist_ok=True)
+        folder = REPO / os.environ["SCREENSHOTS_DIR"]
+        folder.mkdir(parents=True, exist_ok=True)
         image = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
-        image.quantize(colors=64, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(Path(folder) / name, optimize=True)
+        image.quantize(colors=64, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(folder / name, optimize=True)
 
 
 def test_the_headline_question_shows_its_answer_and_citation(server: str, page: object) -> None:
@@ -344,5 +344,7 @@ def test_with_a_token_the_page_signs_in_first(browser: object, make_bot) -> None
         expect(page.get_by_role("alert")).to_contain_text("not right")
         page.get_by_label("Access token").fill(TOKEN)
         page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(url + "/")
+        expect(page.get_by_label("Your question")).to_be_focused()  # the page's script is running
         answer = ask(page, HEADLINE)
         expect(answer.locator(".citations .chip").first).to_have_text(HEADLINE_CITATION)
