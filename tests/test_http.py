@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from conftest import HEADLINE, HEADLINE_SOURCE, FakeLLM, Scripted, qa_serve
 from qa.bot import Bot
 from qa.faces.http import Buckets, create_app, session_value
+from qa.questionlog import QuestionLog
 from qa.settings import Settings
 from qa.errors import SettingsError
 
@@ -194,8 +195,8 @@ def test_chat_stream_relays_an_llm_answer_as_it_comes(make_bot, fake_llm: FakeLL
 
 
 def test_votes_go_to_the_feedback_log_with_the_conversation(make_bot, tmp_path: Path) -> None:
-    log = tmp_path / "votes.jsonl"
-    client = TestClient(create_app(make_bot(feedback_log=log)))
+    log, questions = tmp_path / "votes.jsonl", tmp_path / "questions.sqlite"
+    client = TestClient(create_app(make_bot(feedback_log=log, question_log=questions)))
     answer_ids = []
     for question in (HEADLINE, "Where was it signed?"):
         response = client.post("/chat/stream", json={"conversation_id": "v-1", "question": question})
@@ -203,6 +204,8 @@ def test_votes_go_to_the_feedback_log_with_the_conversation(make_bot, tmp_path: 
     assert client.post("/feedback", json={"answer_id": answer_ids[1], "vote": "down"}).json() == {"status": "recorded"}
     [vote] = [json.loads(line) for line in log.read_text().splitlines()]
     assert (vote["vote"], vote["face"], vote["question"], vote["history"]) == ("down", "web", "Where was it signed?", [HEADLINE])
+    logged = {entry.id: entry for entry in QuestionLog(questions).entries()}
+    assert (logged[answer_ids[1]].face, logged[answer_ids[1]].down, logged[answer_ids[0]].down) == ("http", 1, 0)
     unknown = client.post("/feedback", json={"answer_id": "0" * 32, "vote": "up"})
     assert unknown.status_code == 404 and "no longer kept" in unknown.json()["detail"]
     assert client.post("/feedback", json={"answer_id": answer_ids[0], "vote": "meh"}).status_code == 422
@@ -314,3 +317,15 @@ def test_oversize_chunked_body_is_413(server: str) -> None:
     response = connection.getresponse()
     assert response.status == 413 and "over" in json.loads(response.read())["detail"]
     connection.close()
+
+
+def test_answers_are_in_the_question_log(server: str) -> None:
+    from qa.questionlog import QuestionLog
+    from qa.settings import Settings
+
+    post(server + "/ask", {"question": "Who signed the letter of intent?"})
+    post(server + "/chat", {"conversation_id": "logged", "question": HEADLINE})
+    post(server + "/chat", {"conversation_id": "logged", "question": "Where was it signed?"})
+    logged = {e.question: e for e in QuestionLog(Settings.load().question_log).entries(face="http", limit=None)}
+    assert logged["Who signed the letter of intent?"].citations and logged["Who signed the letter of intent?"].latency_ms > 0
+    assert logged["Where was it signed?"].history == [HEADLINE]

@@ -41,6 +41,7 @@ from qa.errors import QAError, QuestionError, SourceError
 from qa.faces.feedback import FeedbackLog, Vote
 from qa.lru import LRU
 from qa.models import Answer, SourceExcerpt
+from qa.questionlog import QuestionLog
 from qa.settings import Settings
 
 if TYPE_CHECKING:
@@ -312,6 +313,7 @@ def create_app(bot: Bot) -> FastAPI:
     conversations: LRU[str, Conversation] = LRU(settings.conversations)
     answered: LRU[str, _Answered] = LRU(settings.conversations)
     feedback = FeedbackLog(settings.feedback_log)
+    questions = QuestionLog.from_settings(settings)
     # The Bot promises no thread safety and retrieval is CPU-bound, so
     # FastAPI's worker threads take turns.
     asking = threading.Lock()
@@ -364,14 +366,15 @@ def create_app(bot: Bot) -> FastAPI:
     def ask(request: AskRequest) -> Answer:
         """The same object as ``qa ask --json``."""
         with asking:
-            return bot.ask(request.question, k=request.k)
+            return questions.asked("http", bot.ask, request.question, k=request.k)
 
     @api.post("/chat", response_model=Answer, summary="Answer a question in a conversation")
     def chat(request: ChatRequest) -> Answer:
         """Follow-ups are read against the conversation's earlier questions; the least recently used conversations are forgotten."""
         conversation = conversations.get_or_create(request.conversation_id, bot.conversation)
         with asking:
-            return conversation.ask(request.question)
+            history = [turn.question for turn in conversation.turns]
+            return questions.asked("http", conversation.ask, request.question, history=history)
 
     @api.post(
         "/chat/stream",
@@ -389,10 +392,13 @@ def create_app(bot: Bot) -> FastAPI:
 
         def work() -> None:
             try:
+                answer_id = uuid.uuid4().hex  # the question log's entry id too, so a vote counts there as well
                 with asking:
                     history = [turn.question for turn in conversation.turns]
-                    answer = conversation.ask(request.question, on_text=lambda text: events.put(_event("text", {"text": text})))
-                answer_id = uuid.uuid4().hex
+                    answer = questions.asked(
+                        "http", conversation.ask, request.question, history=history, entry_id=answer_id,
+                        on_text=lambda text: events.put(_event("text", {"text": text})),
+                    )
                 answered.put(answer_id, _Answered(answer, history))
                 events.put(_event("answer", {"answer_id": answer_id, "answer": answer.model_dump(mode="json")}))
             except QAError as error:
@@ -414,11 +420,12 @@ def create_app(bot: Bot) -> FastAPI:
 
     @api.post("/feedback", response_model=Recorded, summary="Vote 👍/👎 on an answer from /chat/stream")
     def vote(request: FeedbackRequest) -> Recorded:
-        """Appended to the same feedback log as the Slack bot's votes (setting `feedback_log`)."""
+        """Appended to the same feedback log as the Slack bot's votes (setting `feedback_log`), and counted in the question log."""
         found = answered.get(request.answer_id)
         if found is None:
             raise HTTPException(404, "that answer is no longer kept (the server restarted or has answered many since); ask again to vote")
         feedback.append(Vote.of(request.vote, found.answer, found.history, face="web"))
+        questions.vote(request.answer_id, request.vote)
         return Recorded()
 
     @api.get("/source", response_model=SourceExcerpt, summary="Cited lines in context, from the stored extraction")
