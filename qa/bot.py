@@ -13,7 +13,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ import numpy as np
 from qa.stages import index as index_store
 from qa.stages import onnx_encoder
 from qa.stages.answer import compose
-from qa.crosslingual.bridge import Bridge, merge_aliases, mine_aliases
+from qa.crosslingual.bridge import Bridge, mine_aliases
 from qa.chat import Conversation
 from qa.stages.chunk import CHUNKER, chunk_document
 from qa.stages.embed import Embedder
@@ -33,8 +33,7 @@ from qa.stages.followup import Reading, read
 from qa.crosslingual.gloss import english_view, glossed_lexicon, glosser, words_within
 from qa.crosslingual.language import detect
 from qa.stages import ingest
-from qa.crosslingual.lexicon import merge_lexicons
-from qa.stages.lexical import ANALYZER, index_terms
+from qa.stages.lexical import ANALYZER
 from qa.stages.llm import LLM, TextSink
 from qa.models import Answer, Chunk, Passage, SourceExcerpt, page_at
 from qa.stages.rerank import Reranker
@@ -144,13 +143,14 @@ def _recipe(settings: Settings) -> dict[str, str | int]:
 
 
 def _export_query_encoder(settings: Settings, embedder: Embedder | None) -> None:
-    """Export the model to ONNX once per index folder, so that questions are encoded without torch.
+    """Export the model to ONNX once per machine, so that questions (and later builds) run without torch.
 
-    The export is shared by every generation of the index and made only when
-    missing. It is a speed-up, never a requirement: if it fails, indexing
-    still succeeds and questions are encoded with sentence-transformers.
+    The export lives in the user's cache folder, shared by every index of the
+    model, and is made only when missing. It is a speed-up, never a
+    requirement: if it fails, indexing still succeeds and questions are
+    encoded with sentence-transformers.
     """
-    folder = onnx_encoder.cache_dir(settings.index_dir, settings.model)
+    folder = onnx_encoder.export_dir(settings.model)
     if onnx_encoder.is_exported(folder, settings.model):
         return
     try:
@@ -158,6 +158,18 @@ def _export_query_encoder(settings: Settings, embedder: Embedder | None) -> None
         onnx_encoder.export(embedder.sentence_transformer, settings.model, folder)
     except Exception as error:  # any failure: the fallback is always there
         log.warning("questions will be encoded with sentence-transformers (slower): ONNX export of %s failed: %s", settings.model, error)
+
+
+def _onnx_encoder(model: str) -> onnx_encoder.OnnxEncoder | None:
+    """The machine's ONNX export of the model, if it has a sound one: no torch import, a fraction of the start-up."""
+    folder = onnx_encoder.export_dir(model)
+    if not onnx_encoder.is_exported(folder, model):
+        return None
+    try:
+        return onnx_encoder.OnnxEncoder(folder)
+    except Exception as error:  # a damaged export, or onnxruntime gone: still work
+        log.warning("cannot load the ONNX encoder in %s (%s); using sentence-transformers", folder, error)
+        return None
 
 
 class Bot:
@@ -185,20 +197,32 @@ class Bot:
         self._llm = LLM.from_settings(settings)
 
     @classmethod
-    def load(cls, settings: Settings | None = None, *, build_if_missing: bool = True, progress: Progress = _silent) -> "Bot":
+    def load(
+        cls,
+        settings: Settings | None = None,
+        *,
+        build_if_missing: bool = True,
+        progress: Progress = _silent,
+        notify: Callable[[str], None] | None = None,
+    ) -> "Bot":
         """Open the index named by the settings, building it first if there is none."""
         settings = settings or Settings.load()
         if not index_store.exists(settings.index_dir):
             if not build_if_missing:
                 raise BadIndexError(f"no index in {settings.index_dir}: build one with: qa index")
-            cls.index(settings, progress=progress)
+            cls.index(settings, progress=progress, notify=notify)
         stored = index_store.read(settings.index_dir)
         _check_recipe(stored.manifest, settings, settings.index_dir, _ASKING_NEEDS)
         return cls(settings, stored)
 
     @staticmethod
-    def index(settings: Settings, *, rebuild: bool = False, progress: Progress = _silent) -> IndexReport:
+    def index(
+        settings: Settings, *, rebuild: bool = False, progress: Progress = _silent, notify: Callable[[str], None] | None = None
+    ) -> IndexReport:
         """Bring the index up to date with the corpus, embedding only what changed.
+
+        ``notify`` hears, once, that the build waits for another one; the wait
+        is not counted in the report's time.
 
         A first build that fails (no documents, Ctrl-C) removes the index
         folder it created, so a mistake leaves nothing behind; a failed update
@@ -207,7 +231,7 @@ class Bot:
         folders = [settings.index_dir, *settings.index_dir.parents]
         created = next((folder for folder in reversed(folders) if not folder.exists()), None)
         try:
-            return Bot._update(settings, rebuild, progress)
+            return Bot._update(settings, rebuild, progress, notify)
         except BaseException:
             if created is not None:
                 shutil.rmtree(created, ignore_errors=True)
@@ -243,10 +267,15 @@ class Bot:
         )
 
     @staticmethod
-    def _update(settings: Settings, rebuild: bool, progress: Progress) -> IndexReport:
-        started = time.perf_counter()
+    def _update(settings: Settings, rebuild: bool, progress: Progress, notify: Callable[[str], None] | None) -> IndexReport:
         corpus_dir, index_dir = settings.corpus_dir, settings.index_dir
-        with index_store.build_lock(index_dir):
+
+        def waiting(holder: str) -> None:
+            if notify is not None:
+                notify(f"waiting for the build in process {holder} (index {index_dir})")
+
+        with index_store.build_lock(index_dir, waiting):
+            started = time.perf_counter()
             manifest = None
             if index_store.exists(index_dir) and not rebuild:
                 manifest = index_store.read_manifest(index_dir)
@@ -268,15 +297,25 @@ class Bot:
             preparing = prepare_in_background(
                 {d.source: d.text for d in documents}, [d.source for d in changes.to_embed] if settings.glosses else []
             )
-            embedder = Embedder.load(settings.model)
-            max_tokens = min(settings.chunk_tokens, embedder.max_tokens - 2)
+            # Once the machine has the model's ONNX export, a build needs no torch either:
+            # one changed file costs seconds, not the import of sentence-transformers.
+            encoder: Embedder | onnx_encoder.OnnxEncoder | None = None
+            embedder = None
             fresh_chunks: dict[str, list[Chunk]] = {}
-            for number, document in enumerate(changes.to_embed, start=1):
-                fresh_chunks[document.source] = chunk_document(
-                    document, max_tokens, settings.chunk_overlap_tokens, embedder.count_tokens
-                )
-                progress("chunking", number, len(changes.to_embed))
+            if changes.to_embed:
+                progress("loading model", 0, 1)
+                encoder = _onnx_encoder(settings.model) or Embedder.load(settings.model)
+                embedder = encoder if isinstance(encoder, Embedder) else None
+                progress("loading model", 1, 1)
+                max_tokens = min(settings.chunk_tokens, encoder.max_tokens - 2)
+                for number, document in enumerate(changes.to_embed, start=1):
+                    fresh_chunks[document.source] = chunk_document(
+                        document, max_tokens, settings.chunk_overlap_tokens, encoder.count_tokens
+                    )
+                    progress("chunking", number, len(changes.to_embed))
+            progress("glossing", 0, 1)
             prepared = preparing()
+            progress("glossing", 1, 1)
             fresh_glosses = {
                 source: [words_within(prepared.glosses.get(source, []), c.char_start, c.char_end) for c in chunks]
                 for source, chunks in fresh_chunks.items()
@@ -295,31 +334,43 @@ class Bot:
                 embedded += count
                 progress("embedding", embedded, len(texts))
 
-            vectors = embedder.encode_documents(texts, settings.batch_size, on_batch)
+            progress("embedding", 0, len(texts))
+            dimension = encoder.dimension if encoder is not None else manifest.dimension
+            vectors = encoder.encode_documents(texts, settings.batch_size, on_batch) if texts else np.zeros((0, dimension), np.float32)
             fresh = {}
             row = 0
+            by_source = {d.source: d for d in changes.to_embed}
             for source, chunks in fresh_chunks.items():
-                terms = [index_terms(chunk.text) for chunk in chunks]
-                fresh[source] = (chunks, vectors[row : row + len(chunks)], terms, fresh_glosses[source])
+                glosses = fresh_glosses[source]
+                fresh[source] = index_store.FreshFile(
+                    chunks,
+                    vectors[row : row + len(chunks)],
+                    glosses,
+                    mine_aliases(by_source[source].text),
+                    glossed_lexicon([c.text for c in chunks], glosses),
+                )
                 row += len(chunks)
-            stored = index_store.assemble(documents, previous, changes, fresh, {**_recipe(settings), "dimension": embedder.dimension})
-            stored = replace(
-                stored,
-                aliases=merge_aliases(mine_aliases(d.text) for d in documents),
-                lexicon=merge_lexicons(
-                    prepared.lexicon, glossed_lexicon([c.text for c in stored.chunks], stored.glosses)
-                ),
+            progress("writing", 0, 1)
+            written = index_store.write(
+                index_dir,
+                previous,
+                documents,
+                [*changes.changed_sources, *changes.removed],
+                fresh,
+                prepared.lexicon,
+                {**_recipe(settings), "dimension": dimension},
+                settings.ann,
             )
-            index_store.write(index_dir, stored, settings.ann)
+            progress("writing", 1, 1)
             # The generation just replaced may still be read, so its extractions stay too.
-            store.prune(set(stored.manifest.files.values()) | set(manifest.files.values() if manifest else ()))
+            store.prune(set(written.files.values()) | set(manifest.files.values() if manifest else ()))
             _export_query_encoder(settings, embedder)
         return IndexReport(
             files=len(documents),
             added=len(changes.added),
             changed=len(changes.changed),
             removed=len(changes.removed),
-            chunks=len(stored.chunks),
+            chunks=written.chunk_count,
             embedded=len(texts),
             seconds=time.perf_counter() - started,
             index_dir=index_dir,
@@ -341,14 +392,8 @@ class Bot:
         return self._reranker.scores(question, texts)
 
     def _load_query_encoder(self) -> Embedder | onnx_encoder.OnnxEncoder:
-        """The ONNX export when the index has one: no torch import, a fraction of the start-up time."""
-        folder = onnx_encoder.cache_dir(self.settings.index_dir, self.settings.model)
-        if onnx_encoder.is_exported(folder, self.settings.model):
-            try:
-                return onnx_encoder.OnnxEncoder(folder)
-            except Exception as error:  # a damaged export, or onnxruntime gone: still answer
-                log.warning("cannot load the ONNX encoder in %s (%s); using sentence-transformers", folder, error)
-        return Embedder.load(self.settings.model)
+        """The machine's ONNX export when it has one, else sentence-transformers."""
+        return _onnx_encoder(self.settings.model) or Embedder.load(self.settings.model)
 
     def search(self, question: str, k: int | None = None) -> list[Passage]:
         """The top passages for a question, best first."""
@@ -457,7 +502,7 @@ class Bot:
     def document_languages(self) -> dict[str, str]:
         """Each indexed file's language, guessed from its indexed text."""
         texts: dict[str, list[str]] = {}
-        for chunk in self._stored.chunks:
+        for _, chunk, _ in self._stored.each_chunk():
             texts.setdefault(chunk.source, []).append(chunk.text)
         return {source: detect(" ".join(parts)) for source, parts in texts.items()}
 

@@ -18,7 +18,7 @@ APP = "qa"
 
 
 def cache_dir() -> Path:
-    """Rebuildable data: parsed dictionaries."""
+    """Rebuildable data: parsed dictionaries, exported models."""
     return Path(os.environ.get("QA_CACHE_DIR") or platformdirs.user_cache_dir(APP, appauthor=False))
 
 

@@ -137,21 +137,16 @@ def _load_model_once() -> Iterator[None]:
     embed.load_sentence_transformer = original
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _export_once(tmp_path_factory):
-    """Every index of the same model gets a copy of one real ONNX export: exporting costs seconds."""
-    original = onnx_encoder.export
-    exports = tmp_path_factory.mktemp("onnx-exports")
+@pytest.fixture
+def own_exports(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A machine cache of ONNX exports of the test's own, for tests that break or remove one.
 
-    def export(st, model, target):
-        done = onnx_encoder.cache_dir(exports, model)
-        if not onnx_encoder.is_exported(done, model):
-            original(st, model, done)
-        shutil.copytree(done, target, dirs_exist_ok=True)
-
-    onnx_encoder.export = export
-    yield
-    onnx_encoder.export = original
+    Other tests share the machine's, where a model is exported once for every index, as for users.
+    """
+    folder = tmp_path / "machine-cache" / "models"
+    machine = onnx_encoder.export_dir
+    monkeypatch.setattr(onnx_encoder, "export_dir", lambda model: folder / machine(model).name)
+    return folder
 
 
 @pytest.fixture(scope="session")

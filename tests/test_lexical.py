@@ -36,14 +36,14 @@ class TestAnalyze:
 
 class TestBM25:
     def test_run_rare_terms_weigh_more(self):
-        bm25 = BM25([["nist", "sign"], ["sign", "deal"], ["sign", "treaty"]])
+        bm25 = BM25.of([["nist", "sign"], ["sign", "deal"], ["sign", "treaty"]])
         scores = bm25.scores({"nist": 1.0, "sign": 1.0})
         assert scores.argmax() == 0 and scores[1] == scores[2] > 0
 
     def test_run_weights_scale_terms(self):
-        bm25 = BM25([["nist"], ["kiat"]])
+        bm25 = BM25.of([["nist"], ["kiat"]])
         scores = bm25.scores({"nist": 1.0, "kiat": 0.5})
         assert np.isclose(scores[1], scores[0] / 2)
 
     def test_run_empty_index(self):
-        assert BM25([]).scores({"x": 1.0}).shape == (0,)
+        assert BM25.of([]).scores({"x": 1.0}).shape == (0,)

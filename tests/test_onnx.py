@@ -41,7 +41,7 @@ def sentences(limit: int = 400) -> list[str]:
 
 
 def export_of(settings: Settings) -> Path:
-    return onnx_encoder.cache_dir(settings.index_dir, settings.model)
+    return onnx_encoder.export_dir(settings.model)
 
 
 class TestEquivalence:
@@ -104,18 +104,36 @@ class TestQueryPath:
         assert json.loads(answer)["citations"]
         assert imported.strip() == "]"
 
-    def test_run_export_is_shared_by_generations(self, tmp_path, corpus_copy):
+    def test_run_export_is_made_once_per_machine(self, tmp_path, corpus_copy, own_exports):
         settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index")
         Bot.index(settings)
         meta = export_of(settings) / onnx_encoder.META
         written = meta.stat().st_mtime_ns
         (corpus_copy / "new.txt").write_text("Ein ganz neuer Artikel über Raumfahrt.\n", encoding="utf-8")
         Bot.index(settings)
-        Bot.index(settings)
+        Bot.index(settings.model_copy(update={"index_dir": tmp_path / "another"}))
         assert meta.stat().st_mtime_ns == written
-        assert [p.name for p in (settings.index_dir / "models").iterdir()] == [export_of(settings).name]
+        assert [p.name for p in own_exports.iterdir()] == [export_of(settings).name]
+        assert not (settings.index_dir / "models").exists()
 
-    def test_run_failed_export_falls_back_to_sentence_transformers(self, tmp_path, corpus_copy, monkeypatch, caplog):
+    def test_run_build_with_an_export_imports_no_torch(self, tmp_path, corpus_copy, seed_settings):
+        """One changed file costs seconds: the machine's export embeds it, sentence-transformers stays unloaded."""
+        index_dir = tmp_path / "index"
+        Bot.index(Settings(corpus_dir=corpus_copy, index_dir=index_dir))
+        (corpus_copy / "new.txt").write_text("Ein ganz neuer Artikel über Raumfahrt.\n", encoding="utf-8")
+        done = self.run_python(
+            f"""
+            import sys
+            from qa import Bot, Settings
+            report = Bot.index(Settings(corpus_dir={str(corpus_copy)!r}, index_dir={str(index_dir)!r}))
+            assert (report.added, report.embedded) == (1, 1), report
+            print([name for name in ("torch", "transformers", "sentence_transformers") if name in sys.modules])
+            """
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "[]"
+
+    def test_run_failed_export_falls_back_to_sentence_transformers(self, tmp_path, corpus_copy, monkeypatch, caplog, own_exports):
         def broken(*args, **kwargs):
             raise onnx_encoder.ExportError("unsupported")
 
@@ -128,7 +146,7 @@ class TestQueryPath:
         assert bot.ask(HEADLINE).citations
         assert isinstance(bot._encoder, Embedder)
 
-    def test_run_damaged_export_falls_back(self, tmp_path, corpus_copy, caplog):
+    def test_run_damaged_export_falls_back(self, tmp_path, corpus_copy, caplog, own_exports):
         settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index")
         Bot.index(settings)
         (export_of(settings) / onnx_encoder.MODEL).write_bytes(b"not a model")
@@ -137,12 +155,12 @@ class TestQueryPath:
         assert isinstance(bot._encoder, Embedder)
         assert "cannot load the ONNX encoder" in caplog.text
 
-    def test_run_unchanged_index_exports_when_missing(self, tmp_path, corpus_copy):
+    def test_run_unchanged_index_exports_when_missing(self, tmp_path, corpus_copy, own_exports):
         settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index")
         Bot.index(settings)
         import shutil
 
-        shutil.rmtree(settings.index_dir / "models")
+        shutil.rmtree(export_of(settings))
         assert Bot.index(settings).embedded == 0
         assert onnx_encoder.is_exported(export_of(settings), settings.model)
 
@@ -181,7 +199,7 @@ def tiny_model(tmp_path_factory) -> Path:
     return folder / "st"
 
 
-def test_run_tiny_model_with_prompts_and_other_dimension(tmp_path, tiny_model):
+def test_run_tiny_model_with_prompts_and_other_dimension(tmp_path, tiny_model, own_exports):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for name, text in TINY_CORPUS.items():

@@ -36,7 +36,7 @@ def test_weighted_fusion_stays_between_its_parts(values, weight):
 
 
 def test_scaled_bm25_is_at_most_one_for_the_question_own_terms():
-    bm25 = BM25([["nist", "nist", "sign"], ["kiat"], ["other"]])
+    bm25 = BM25.of([["nist", "nist", "sign"], ["kiat"], ["other"]])
     scaled = scaled_bm25(bm25, ["nist", "sign"])
     assert 0 < scaled.max() <= 1 and scaled[1] == 0
     bridged = scaled_bm25(bm25, ["nist"], [[{"kiat": 0.5}]])
@@ -44,14 +44,14 @@ def test_scaled_bm25_is_at_most_one_for_the_question_own_terms():
 
 
 def test_translations_of_one_word_count_once():
-    bm25 = BM25([["发展", "开发", "研发"], ["发展"], ["other"]])
+    bm25 = BM25.of([["发展", "开发", "研发"], ["发展"], ["other"]])
     both = scaled_bm25(bm25, ["develop"], [[{"发展": 0.9}, {"开发": 0.9}, {"研发": 0.9}]])
     one = scaled_bm25(bm25, ["develop"], [[{"发展": 0.9}]])
     assert both[0] < 1.5 * one[1] and both[1] == one[1]
 
 
 def test_unknown_words_still_count_in_the_ceiling():
-    bm25 = BM25([["nist"], ["kiat"]])
+    bm25 = BM25.of([["nist"], ["kiat"]])
     assert scaled_bm25(bm25, ["nist", "zebra"])[0] < scaled_bm25(bm25, ["nist"])[0]
 
 
@@ -65,7 +65,7 @@ def test_salient_words_are_acronyms_and_numbers():
 
 
 def test_scaled_bm25_counts_a_word_once_by_its_best_alternative():
-    bm25 = BM25([["japan", "~japan"], ["japan", "x"], ["~japan", "x"], ["x", "y"]])
+    bm25 = BM25.of([["japan", "~japan"], ["japan", "x"], ["~japan", "x"], ["x", "y"]])
     scaled = scaled_bm25(bm25, ["japan"], [[{"japan": 1.0}, {"~japan": 0.5}]])
     assert scaled[0] == scaled[1] > scaled[2] > scaled[3] == 0
 

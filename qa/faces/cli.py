@@ -85,9 +85,10 @@ def progress_bar() -> Iterator[Progress]:
         tasks: dict[str, int] = {}
 
         def update(stage: str, done: int, total: int) -> None:
+            """A total of 0 is unknown: the bar pulses and counts."""
             if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
+                tasks[stage] = bar.add_task(stage, total=total or None)
+            bar.update(tasks[stage], completed=done, total=total or None)
 
         yield update
 
@@ -155,7 +156,7 @@ def index(
             strict=strict or None,
         )
         with progress_bar() as progress:
-            report = Bot.index(settings, rebuild=rebuild, progress=progress)
+            report = Bot.index(settings, rebuild=rebuild, progress=progress, notify=lambda line: err.print(escape(line)))
         err.print(report.summary())
     global _done
     _done = True
@@ -323,7 +324,7 @@ def open_bot(settings: Settings) -> Bot:
                 announced = True
             bar(stage, done, total)
 
-        return Bot.load(settings, progress=progress)
+        return Bot.load(settings, progress=progress, notify=lambda line: err.print(escape(line)))
 
 
 def load_warm_bot(settings: Settings) -> Bot:

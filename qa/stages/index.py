@@ -1,16 +1,27 @@
-"""Persist chunks, their vectors and their lexical terms; update them incrementally.
+"""Persist chunks, their vectors and their lexical postings; open them lazily; update them incrementally.
 
 On disk an index is a folder of generations plus a ``CURRENT`` file naming
 the live one::
 
     index/CURRENT            -> "gen-20261122T101500-3f2a"
-    index/gen-.../manifest.json, chunks.json, dense.faiss, lexical.json, glosses.json
-    index/models/<model>/   the model's ONNX export for questions (qa.stages.onnx_encoder)
+    index/gen-.../manifest.json   recipe, file hashes, counts
+                  store.sqlite    chunks (text, lines, glosses), BM25 postings, aliases, lexicon
+                  vectors.f32     one float32 row per chunk id, memory-mapped
+                  lengths.npy     terms per chunk id (-1: the id's chunk was removed)
+                  dense.faiss     IVF-PQ codes or an HNSW graph; absent for exact search
 
-A build writes a complete new generation aside and then replaces ``CURRENT``
-with one atomic rename, so an interrupted build leaves the previous index
-exactly as it was. Files whose content hash is unchanged keep their chunks,
-vectors and terms; only changed or added files are chunked and embedded.
+Asking opens these and reads only what a question needs: the postings of its
+terms, the vector rows it scores, the texts of the chunks it returns. Nothing
+is parsed whole, so opening an index costs the same at 100 chunks and at
+100,000 (benchmarks/scale.py).
+
+A build copies the live generation aside, applies the changes there and
+replaces ``CURRENT`` with one atomic rename, so an interrupted build leaves
+the previous index exactly as it was. A chunk's id is its vector row and
+never changes: a changed file's old chunks are deleted, its new ones appended
+with fresh ids, so one changed file rewrites its own rows and postings and
+nothing else. The holes removed chunks leave are skipped by every search and
+reclaimed when they outnumber the live chunks.
 """
 
 from __future__ import annotations
@@ -21,29 +32,32 @@ import json
 import math
 import os
 import shutil
+import sqlite3
+import threading
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from qa.errors import BadIndexError
 from qa.crosslingual.gloss import GlossedWord
+from qa.crosslingual.lexicon import merge_lexicons
+from qa.errors import BadIndexError
 from qa.models import Chunk, Document
+from qa.stages.lexical import index_terms
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
-CHUNKS = "chunks.json"
+STORE = "store.sqlite"
+VECTORS = "vectors.f32"
+LENGTHS = "lengths.npy"
 DENSE = "dense.faiss"
-LEXICAL = "lexical.json"
-ALIASES = "aliases.json"
-LEXICON = "lexicon.json"
-GLOSSES = "glosses.json"
-# From this many chunks, ``ann="auto"`` stores IVF-PQ instead of a flat index:
+# From this many chunks, ``ann="auto"`` stores IVF-PQ instead of exact search:
 # exact search costs time in proportion to the corpus (2.8 ms a question at
 # 50,000 chunks on 2 cores, 5.5 ms at 100,000, 56 ms at 1,000,000;
 # benchmarks/bench.py --ann-only), while IVF-PQ stays near 1 ms or under with
@@ -61,6 +75,22 @@ HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 128
 # Above the retriever's candidate pool (100): HNSW returns at most efSearch results.
 HNSW_EF_SEARCH = 128
+# Term frequencies are stored as uint16; a chunk never holds a term this often.
+MAX_TF = 65535
+
+_SCHEMA = """
+CREATE TABLE chunks(id INTEGER PRIMARY KEY, source TEXT NOT NULL, char_start INTEGER, char_end INTEGER,
+                    line_start INTEGER, line_end INTEGER, page INTEGER, text TEXT NOT NULL, glosses TEXT);
+CREATE INDEX chunks_source ON chunks(source);
+CREATE TABLE postings(term TEXT PRIMARY KEY, ids BLOB NOT NULL, tfs BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE aliases(source TEXT NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL);
+CREATE INDEX aliases_key ON aliases(key);
+CREATE INDEX aliases_source ON aliases(source);
+CREATE TABLE glossed(source TEXT NOT NULL, key TEXT NOT NULL, word TEXT NOT NULL);
+CREATE INDEX glossed_key ON glossed(key);
+CREATE INDEX glossed_source ON glossed(source);
+CREATE TABLE dictionary(key TEXT PRIMARY KEY, words TEXT NOT NULL) WITHOUT ROWID;
+"""
 
 
 class Manifest(BaseModel):
@@ -76,40 +106,150 @@ class Manifest(BaseModel):
     glosser: str
     extractor: str = ""  # qa.stages.ingest.EXTRACTOR; empty in an index older than it
     files: dict[str, str]  # source -> sha256 of its bytes
-    chunk_count: int
+    chunk_count: int  # live chunks
+    rows: int  # chunk ids handed out, holes included: rows of vectors.f32
+    dense: str  # flat, ivf or hnsw
     built_at: str
 
 
-@dataclass
-class StoredIndex:
-    """One generation, loaded: chunk ``i`` has vector row ``i``, term list ``i`` and glosses ``i``."""
+@dataclass(frozen=True)
+class FreshFile:
+    """One added or changed file's parts, made by the build: chunk ``i`` has vector row ``i``."""
 
-    manifest: Manifest
     chunks: list[Chunk]
     vectors: np.ndarray
-    terms: list[list[str]]
     glosses: list[list[GlossedWord]]
-    aliases: dict[str, list[str]] = field(default_factory=dict)
-    lexicon: dict[str, list[str]] = field(default_factory=dict)
-    _faiss: object | None = field(default=None, repr=False)
+    aliases: dict[str, list[str]]  # mined from the file: Latin term -> local names
+    glossed: dict[str, list[str]]  # its glosses read backwards: english key -> words as written
+
+
+class _Lookup:
+    """A read-only mapping over one SQL query, with the ``get`` the bridges use."""
+
+    def __init__(self, fetch: Callable[[str], list[str]]):
+        self._fetch = fetch
+
+    def get(self, key: str, default=None):
+        found = self._fetch(key)
+        return found if found else default
+
+    def __contains__(self, key: str) -> bool:
+        return bool(self._fetch(key))
+
+
+class StoredIndex:
+    """One generation, opened: the parts a question needs are read when it needs them.
+
+    Chunk ids are rows of ``rows`` (the vectors, memory-mapped) and of
+    ``lengths``; ``live`` marks the ids whose chunk still exists. The database
+    is opened once, shared by threads, and never written: a generation is
+    immutable once published, and stays readable by whoever opened it even
+    after a later build deletes it.
+    """
+
+    def __init__(self, generation: Path, manifest: Manifest, index_dir: Path):
+        self.generation = generation
+        self.manifest = manifest
+        self._index_dir = index_dir
+        try:
+            self.lengths = np.load(generation / LENGTHS)
+            size = (generation / VECTORS).stat().st_size
+            if len(self.lengths) != manifest.rows or size != manifest.rows * manifest.dimension * 4:
+                raise BadIndexError(f"index in {index_dir} is corrupted (its parts disagree in size); {_rebuild_hint(index_dir)}")
+            self.rows = (
+                np.memmap(generation / VECTORS, dtype=np.float32, mode="r", shape=(manifest.rows, manifest.dimension))
+                if manifest.rows
+                else np.zeros((0, manifest.dimension), np.float32)
+            )
+            self._db = sqlite3.connect(f"file:{generation / STORE}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+            self._db.execute("SELECT 1 FROM chunks LIMIT 1").fetchall()
+            self.dense_index = _read_dense(generation) if manifest.dense != "flat" else None
+        except (OSError, ValueError, sqlite3.Error, RuntimeError) as err:
+            raise BadIndexError(f"index in {index_dir} is corrupted ({_reason(err)}); {_rebuild_hint(index_dir)}") from None
+        self.live = self.lengths >= 0
+        self._lock = threading.Lock()
+        self.aliases = _Lookup(self._aliases)
+        self.lexicon = _Lookup(self._lexicon)
+
+    def _query(self, sql: str, parameters: Iterable = ()) -> list[tuple]:
+        try:
+            with self._lock:
+                return self._db.execute(sql, tuple(parameters)).fetchall()
+        except sqlite3.Error as err:
+            raise BadIndexError(f"index in {self._index_dir} is corrupted ({_reason(err)}); {_rebuild_hint(self._index_dir)}") from None
+
+    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """The ids of the chunks that hold ``term`` (ascending) and how often each holds it."""
+        found = self._query("SELECT ids, tfs FROM postings WHERE term = ?", (term,))
+        if not found:
+            return None
+        return np.frombuffer(found[0][0], dtype=np.int32), np.frombuffer(found[0][1], dtype=np.uint16)
+
+    def chunks_at(self, ids: Iterable[int]) -> list[tuple[Chunk, list[GlossedWord]]]:
+        """The chunks with these ids and their glosses, in the order asked."""
+        ids = [int(i) for i in ids]
+        rows = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            for row in self._query(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE id IN ({','.join('?' * len(part))})", part):
+                rows[row[0]] = _chunk_of(row)
+        missing = [i for i in ids if i not in rows]
+        if missing:
+            raise BadIndexError(f"index in {self._index_dir} is corrupted (no chunk {missing[0]}); {_rebuild_hint(self._index_dir)}")
+        return [rows[i] for i in ids]
+
+    def each_chunk(self) -> Iterator[tuple[int, Chunk, list[GlossedWord]]]:
+        """Every live chunk in id order, read as it goes: for tools and evaluation, never for asking."""
+        for row in self._query(f"SELECT {_CHUNK_COLUMNS} FROM chunks ORDER BY id"):
+            yield (row[0], *_chunk_of(row))
 
     @property
-    def faiss_index(self):
-        """Built on first use so that commands which never search dense skip it."""
-        if self._faiss is None:
-            import faiss
+    def chunks(self) -> list[Chunk]:
+        return [chunk for _, chunk, _ in self.each_chunk()]
 
-            index = faiss.IndexFlatIP(self.manifest.dimension)
-            if len(self.vectors):
-                index.add(self.vectors)
-            self._faiss = index
-        return self._faiss
+    @property
+    def glosses(self) -> list[list[GlossedWord]]:
+        return [glosses for _, _, glosses in self.each_chunk()]
 
-    def chunks_by_source(self) -> dict[str, list[int]]:
-        positions: dict[str, list[int]] = {}
-        for position, chunk in enumerate(self.chunks):
-            positions.setdefault(chunk.source, []).append(position)
-        return positions
+    @property
+    def vectors(self) -> np.ndarray:
+        """The live chunks' vectors, in the order of ``chunks``."""
+        return np.asarray(self.rows[np.flatnonzero(self.live)])
+
+    def ids_of(self, sources: Iterable[str]) -> list[int]:
+        sources = list(sources)
+        ids: list[int] = []
+        for start in range(0, len(sources), 500):
+            part = sources[start : start + 500]
+            ids += [r[0] for r in self._query(f"SELECT id FROM chunks WHERE source IN ({','.join('?' * len(part))})", part)]
+        return sorted(ids)
+
+    def _aliases(self, key: str) -> list[str]:
+        return list(dict.fromkeys(name for (name,) in self._query("SELECT name FROM aliases WHERE key = ? ORDER BY rowid", (key,))))
+
+    def _lexicon(self, key: str) -> list[str]:
+        dictionary = self._query("SELECT words FROM dictionary WHERE key = ?", (key,))
+        glossed = [word for (word,) in self._query("SELECT word FROM glossed WHERE key = ? ORDER BY rowid", (key,))]
+        return merge_lexicons({key: json.loads(dictionary[0][0]) if dictionary else []}, {key: glossed})[key]
+
+    def close(self) -> None:
+        self._db.close()
+
+
+_CHUNK_COLUMNS = "id, source, char_start, char_end, line_start, line_end, page, text, glosses"
+
+
+def _chunk_of(row: tuple) -> tuple[Chunk, list[GlossedWord]]:
+    _, source, char_start, char_end, line_start, line_end, page, text, glosses = row
+    chunk = Chunk(source=source, char_start=char_start, char_end=char_end, line_start=line_start, line_end=line_end, page=page, text=text)
+    return chunk, [GlossedWord(*word) for word in json.loads(glosses)] if glosses else []
+
+
+def _read_dense(generation: Path):
+    """The approximate index, memory-mapped where FAISS can (an HNSW graph; IVF codes are small and read)."""
+    import faiss
+
+    return faiss.read_index(str(generation / DENSE), faiss.IO_FLAG_MMAP)
 
 
 def exists(index_dir: Path) -> bool:
@@ -151,24 +291,9 @@ def _manifest_of(generation: Path, index_dir: Path) -> Manifest:
 
 
 def read(index_dir: Path) -> StoredIndex:
-    """Load the live generation; a damaged or foreign index is refused, never guessed at."""
-    import faiss
-
+    """Open the live generation; a damaged or foreign index is refused, never guessed at."""
     generation = _live_generation(index_dir)  # read once: a build may switch generations meanwhile
-    manifest = _manifest_of(generation, index_dir)
-    try:
-        chunks = [Chunk.model_validate(c) for c in json.loads((generation / CHUNKS).read_text(encoding="utf-8"))]
-        terms = json.loads((generation / LEXICAL).read_text(encoding="utf-8"))
-        aliases = json.loads((generation / ALIASES).read_text(encoding="utf-8"))
-        lexicon = json.loads((generation / LEXICON).read_text(encoding="utf-8"))
-        glosses = [[GlossedWord(*word) for word in words] for words in json.loads((generation / GLOSSES).read_text(encoding="utf-8"))]
-        dense = faiss.read_index(str(generation / DENSE))
-        vectors = dense.reconstruct_n(0, dense.ntotal) if dense.ntotal else np.zeros((0, manifest.dimension), np.float32)
-    except (OSError, ValueError, ValidationError, RuntimeError) as err:
-        raise BadIndexError(f"index in {index_dir} is corrupted ({_reason(err)}); {_rebuild_hint(index_dir)}") from None
-    if not (len(chunks) == len(terms) == len(glosses) == len(vectors) == manifest.chunk_count) or dense.d != manifest.dimension:
-        raise BadIndexError(f"index in {index_dir} is corrupted (its parts disagree in size); {_rebuild_hint(index_dir)}")
-    return StoredIndex(manifest, chunks, np.ascontiguousarray(vectors, dtype=np.float32), terms, glosses, aliases, lexicon, dense)
+    return StoredIndex(generation, _manifest_of(generation, index_dir), index_dir)
 
 
 def _reason(err: Exception) -> str:
@@ -180,10 +305,10 @@ def dense_kind(chunks: int, ann: str) -> str:
 
     ``auto`` keeps exact search while it is cheap and takes IVF-PQ from
     ``IVF_FROM_CHUNKS``: about as quick to ask as HNSW, but at 1,000,000
-    vectors it built in 19 s where HNSW took 11 minutes, and its codes add
-    55 MiB to the exact vectors' 1,465 where HNSW's graph adds 259. IVF-PQ
-    learns its codebooks from the vectors, so a corpus with fewer vectors
-    than a codebook has centroids stays exact.
+    vectors it built in 19 s where HNSW took 11 minutes, and its codes take
+    48 bytes a vector where HNSW's graph takes 270. IVF-PQ learns its
+    codebooks from the vectors, so a corpus with fewer vectors than a codebook
+    has centroids stays exact.
     """
     if ann == "auto":
         ann = "ivf" if chunks >= IVF_FROM_CHUNKS else "flat"
@@ -238,96 +363,282 @@ def _one_faiss_thread() -> Iterator[None]:
 
 
 def _ivf_pq(vectors: np.ndarray, dimension: int):
-    """IVF-PQ codes propose candidates; the exact vectors beside them rescore them.
+    """IVF-PQ codes that propose candidates; ``dense_search`` rescores them on the exact vectors.
 
-    Keeping the exact vectors in the index lets ``read`` recover them like
-    any other kind's, and makes its results exact scores, ordered as flat
-    search would order them.
+    The exact vectors stay in ``vectors.f32`` alone, memory-mapped, so the
+    codes index is small (48 bytes a 384-d vector) and reads in milliseconds.
     """
     import faiss
 
     lists = ivf_lists(len(vectors))
-    codes = faiss.IndexIVFPQFastScan(
+    index = faiss.IndexIVFPQFastScan(
         faiss.IndexFlatIP(dimension), dimension, lists, pq_subquantizers(dimension), PQ_BITS, faiss.METRIC_INNER_PRODUCT
     )
-    codes.nprobe = ivf_probes(lists)
+    index.nprobe = ivf_probes(lists)
     # A small corpus has fewer vectors than faiss wants for training and would
     # print a warning per codebook; its candidates cover it whole anyway.
-    codes.cp.min_points_per_centroid = codes.pq.cp.min_points_per_centroid = 1
-    index = faiss.IndexRefineFlat(codes)
-    index.k_factor = IVF_REFINE_FACTOR
+    index.cp.min_points_per_centroid = index.pq.cp.min_points_per_centroid = 1
     sample = TRAINING_PER_CENTROID * max(lists, 2**PQ_BITS)
     # k-means is thousands of short steps: at 1,000,000 vectors it trained in 5 s
     # on one thread whether the other core was busy or not, in 31 s on both
     # with it busy, 2.8 s with it free.
     with _one_faiss_thread():
-        index.train(vectors[:: max(1, len(vectors) // sample)])
+        index.train(np.ascontiguousarray(vectors[:: max(1, len(vectors) // sample)]))
     return index
 
 
-def dense_index(vectors: np.ndarray, dimension: int, ann: str = "auto"):
-    """Exact inner-product search, IVF-PQ or an HNSW graph, as ``dense_kind`` decides.
-
-    Each keeps the vectors themselves, so ``read`` recovers them for the next
-    incremental build whichever was written.
-    """
+def dense_index(vectors: np.ndarray, ids: np.ndarray, dimension: int, kind: str):
+    """IVF-PQ codes or an HNSW graph over the vectors with these ids (``kind`` from ``dense_kind``, not flat)."""
     import faiss
 
-    kind = dense_kind(len(vectors), ann)
     if kind == "ivf":
         index = _ivf_pq(vectors, dimension)
-    elif kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.hnsw.efSearch = HNSW_EF_SEARCH
     else:
-        index = faiss.IndexFlatIP(dimension)
+        graph = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        graph.hnsw.efSearch = HNSW_EF_SEARCH
+        index = faiss.IndexIDMap(graph)
     if len(vectors):
-        index.add(vectors)
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
     return index
 
 
-def dense_search(index, question: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the ``k`` vectors nearest one question vector, best first.
+def dense_search(rows: np.ndarray, approximate, question: np.ndarray, k: int, live: np.ndarray | None = None) -> np.ndarray:
+    """Ids of the ``k`` live rows nearest one question vector, best first.
 
-    One question is a millisecond of work or less, so it runs on one thread:
-    IVF-PQ on 1,000,000 vectors took 8 ms a question on 2 threads with the
-    other core busy, 1 ms on one.
+    Without an approximate index every row is scored (memory-mapped, so the
+    rows are read, not loaded); IVF-PQ codes or an HNSW graph propose
+    ``IVF_REFINE_FACTOR`` times as many candidates, rescored on their exact
+    rows. One question is a millisecond of work or less, so FAISS runs on one
+    thread: IVF-PQ on 1,000,000 vectors took 8 ms a question on 2 threads
+    with the other core busy, 1 ms on one. ``live`` marks the rows whose
+    chunk exists (an approximate index holds those alone).
     """
+    question = np.asarray(question, dtype=np.float32).reshape(-1)
+    if approximate is None:
+        ids = np.flatnonzero(live) if live is not None and not live.all() else None
+        scores = (rows if ids is None else rows[ids]) @ question
+        best = _best(scores, k)
+        return best if ids is None else ids[best]
     with _one_faiss_thread():
-        _, found = index.search(question.reshape(1, -1), k)
-    return found[0][found[0] >= 0]
+        _, found = approximate.search(question.reshape(1, -1), k * IVF_REFINE_FACTOR)
+    found = np.unique(found[0][found[0] >= 0])
+    return found[_best(rows[found] @ question, k)]
 
 
-def write(index_dir: Path, stored: StoredIndex, ann: str = "auto") -> None:
-    """Write a new generation beside the live one, then switch to it atomically."""
-    import faiss
+def _best(scores: np.ndarray, k: int) -> np.ndarray:
+    if k < len(scores):
+        top = np.argpartition(-scores, k)[:k]
+        return top[np.argsort(-scores[top], kind="stable")]
+    return np.argsort(-scores, kind="stable")
 
+
+def write(
+    index_dir: Path,
+    previous: StoredIndex | None,
+    documents: list[Document],
+    drop: Iterable[str],
+    fresh: dict[str, FreshFile],
+    dictionary: dict[str, list[str]],
+    manifest_fields: dict,
+    ann: str = "auto",
+) -> Manifest:
+    """Write the next generation beside the live one, then switch to it atomically.
+
+    It is the previous generation less the chunks of the sources in ``drop``
+    (removed or changed files), plus the ``fresh`` files' parts under new ids;
+    ``dictionary`` (the corpus-wide query lexicon) replaces the previous one.
+    When holes outnumber the live chunks, the generation is written compacted.
+    """
     index_dir.mkdir(parents=True, exist_ok=True)
     name = f"gen-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     staging = index_dir / f".building-{name}"
     staging.mkdir()
     try:
-        _write_file(staging / CHUNKS, json.dumps([c.model_dump() for c in stored.chunks], ensure_ascii=False))
-        _write_file(staging / LEXICAL, json.dumps(stored.terms, ensure_ascii=False))
-        _write_file(staging / GLOSSES, json.dumps(stored.glosses, ensure_ascii=False))
-        _write_file(staging / ALIASES, json.dumps(stored.aliases, ensure_ascii=False))
-        _write_file(staging / LEXICON, json.dumps(stored.lexicon, ensure_ascii=False))
-        faiss.write_index(dense_index(stored.vectors, stored.manifest.dimension, ann), str(staging / DENSE))
-        _write_file(staging / MANIFEST, stored.manifest.model_dump_json(indent=2))
+        manifest = _build(staging, previous, documents, list(drop), fresh, dictionary, manifest_fields, ann)
+        _write_file(staging / MANIFEST, manifest.model_dump_json(indent=2))
         os.replace(staging, index_dir / name)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    previous = (index_dir / CURRENT).read_text(encoding="utf-8").strip() if (index_dir / CURRENT).is_file() else None
+    previous_name = (index_dir / CURRENT).read_text(encoding="utf-8").strip() if (index_dir / CURRENT).is_file() else None
     _write_file(index_dir / f".{CURRENT}.tmp", name + "\n")
     os.replace(index_dir / f".{CURRENT}.tmp", index_dir / CURRENT)
     _fsync_dir(index_dir)
     # The generation just replaced stays until the next build: a reader that opened it
     # a moment ago (a server answering while qa index runs) can still finish.
     for old in index_dir.iterdir():
-        if old.is_dir() and old.name.startswith(("gen-", ".building-")) and old.name not in (name, previous):
+        if old.is_dir() and old.name.startswith(("gen-", ".building-")) and old.name not in (name, previous_name):
             shutil.rmtree(old, ignore_errors=True)
+    return manifest
+
+
+def _build(
+    staging: Path,
+    previous: StoredIndex | None,
+    documents: list[Document],
+    drop: list[str],
+    fresh: dict[str, FreshFile],
+    dictionary: dict[str, list[str]],
+    manifest_fields: dict,
+    ann: str,
+) -> Manifest:
+    dimension = manifest_fields["dimension"]
+    dead = previous.ids_of(drop) if previous is not None else []
+    if previous is not None and _needs_compacting(previous, len(dead), sum(len(f.chunks) for f in fresh.values())):
+        return _compacted(staging, previous, documents, drop, fresh, dictionary, manifest_fields, ann)
+    if previous is not None:
+        shutil.copyfile(previous.generation / STORE, staging / STORE)
+        shutil.copyfile(previous.generation / VECTORS, staging / VECTORS)
+        lengths = previous.lengths.copy()
+        dead_chunks = previous.chunks_at(dead)
+        previous_kind = previous.manifest.dense
+    else:
+        lengths = np.zeros(0, np.int32)
+        dead_chunks = []
+        previous_kind = "flat"
+    database = sqlite3.connect(staging / STORE)
+    try:
+        if previous is None:
+            database.executescript(_SCHEMA)
+        first = len(lengths)
+        new_ids, new_lengths, new_terms = [], [], []
+        with database:
+            for start in range(0, len(dead), 500):
+                part = dead[start : start + 500]
+                database.execute(f"DELETE FROM chunks WHERE id IN ({','.join('?' * len(part))})", part)
+            for table in ("aliases", "glossed"):
+                for start in range(0, len(drop), 500):
+                    part = drop[start : start + 500]
+                    database.execute(f"DELETE FROM {table} WHERE source IN ({','.join('?' * len(part))})", part)
+            next_id = first
+            chunk_rows, alias_rows, glossed_rows = [], [], []
+            for source, parts in fresh.items():
+                for chunk, glosses in zip(parts.chunks, parts.glosses):
+                    terms = index_terms(chunk.text)
+                    chunk_rows.append(
+                        (next_id, chunk.source, chunk.char_start, chunk.char_end, chunk.line_start, chunk.line_end, chunk.page, chunk.text,
+                         json.dumps(glosses, ensure_ascii=False) if glosses else None)
+                    )
+                    new_ids.append(next_id)
+                    new_lengths.append(len(terms))
+                    new_terms.append(terms)
+                    next_id += 1
+                alias_rows += [(source, key, name) for key, names in parts.aliases.items() for name in names]
+                glossed_rows += [(source, key, word) for key, words in parts.glossed.items() for word in words]
+            database.executemany(f"INSERT INTO chunks({_CHUNK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", chunk_rows)
+            database.executemany("INSERT INTO aliases VALUES (?,?,?)", alias_rows)
+            database.executemany("INSERT INTO glossed VALUES (?,?,?)", glossed_rows)
+            database.execute("DELETE FROM dictionary")
+            database.executemany(
+                "INSERT INTO dictionary VALUES (?,?)", ((key, json.dumps(words, ensure_ascii=False)) for key, words in dictionary.items())
+            )
+            _update_postings(database, [index_terms(chunk.text) for chunk, _ in dead_chunks], dead, new_terms, new_ids, fresh_index=previous is None)
+    finally:
+        database.close()
+    lengths = np.concatenate([lengths, np.asarray(new_lengths, np.int32)]).astype(np.int32)
+    lengths[dead] = -1
+    np.save(staging / LENGTHS, lengths)
+    new_vectors = [parts.vectors for parts in fresh.values() if len(parts.chunks)]
+    with open(staging / VECTORS, "ab") as handle:
+        for block in new_vectors:
+            handle.write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
+        handle.flush()
+        os.fsync(handle.fileno())
+    live = int((lengths >= 0).sum())
+    kind = dense_kind(live, ann)
+    if kind != "flat":
+        rows = np.memmap(staging / VECTORS, dtype=np.float32, mode="r", shape=(len(lengths), dimension)) if len(lengths) else np.zeros((0, dimension), np.float32)
+        _write_dense(staging, previous, previous_kind, kind, rows, lengths, np.asarray(dead, np.int64), np.asarray(new_ids, np.int64), dimension)
+    return Manifest(
+        format_version=FORMAT_VERSION,
+        files={d.source: d.sha256 for d in documents},
+        chunk_count=live,
+        rows=len(lengths),
+        dense=kind,
+        built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **manifest_fields,
+    )
+
+
+def _needs_compacting(previous: StoredIndex, dying: int, adding: int) -> bool:
+    holes = int((~previous.live).sum()) + dying
+    live = int(previous.live.sum()) - dying + adding
+    return holes > max(live, 1000)
+
+
+def _compacted(staging, previous, documents, drop, fresh, dictionary, manifest_fields, ann) -> Manifest:
+    """A from-scratch write of the kept chunks and the fresh ones: ids dense again, the holes gone."""
+    kept_sources = sorted({chunk.source for chunk in previous.chunks} - set(drop))
+    kept: dict[str, FreshFile] = {}
+    for source in kept_sources:
+        ids = previous.ids_of([source])
+        parts = previous.chunks_at(ids)
+        aliases: dict[str, list[str]] = defaultdict(list)
+        glossed: dict[str, list[str]] = defaultdict(list)
+        for table, into in (("aliases", aliases), ("glossed", glossed)):
+            for key, value in previous._query(f"SELECT key, {'name' if table == 'aliases' else 'word'} FROM {table} WHERE source = ? ORDER BY rowid", (source,)):
+                into[key].append(value)
+        kept[source] = FreshFile([c for c, _ in parts], np.asarray(previous.rows[ids]), [g for _, g in parts], dict(aliases), dict(glossed))
+    return _build(staging, None, documents, [], {**kept, **fresh}, dictionary, manifest_fields, ann)
+
+
+def _update_postings(
+    database: sqlite3.Connection,
+    dead_terms: list[list[str]],
+    dead_ids: list[int],
+    new_terms: list[list[str]],
+    new_ids: list[int],
+    fresh_index: bool,
+) -> None:
+    """Take the dead ids out of their terms' postings and append the new ids (all above every old id)."""
+    removed: dict[str, list[int]] = defaultdict(list)
+    for chunk_id, terms in zip(dead_ids, dead_terms):
+        for term in set(terms):
+            removed[term].append(chunk_id)
+    added: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+    for chunk_id, terms in zip(new_ids, new_terms):
+        for term, count in Counter(terms).items():
+            ids, tfs = added[term]
+            ids.append(chunk_id)
+            tfs.append(min(count, MAX_TF))
+    if fresh_index:
+        database.executemany(
+            "INSERT INTO postings VALUES (?,?,?)",
+            ((term, np.asarray(ids, np.int32).tobytes(), np.asarray(tfs, np.uint16).tobytes()) for term, (ids, tfs) in added.items()),
+        )
+        return
+    for term in set(removed) | set(added):
+        row = database.execute("SELECT ids, tfs FROM postings WHERE term = ?", (term,)).fetchone()
+        ids = np.frombuffer(row[0], np.int32) if row else np.zeros(0, np.int32)
+        tfs = np.frombuffer(row[1], np.uint16) if row else np.zeros(0, np.uint16)
+        if term in removed:
+            keep = ~np.isin(ids, removed[term])
+            ids, tfs = ids[keep], tfs[keep]
+        if term in added:
+            ids = np.concatenate([ids, np.asarray(added[term][0], np.int32)])
+            tfs = np.concatenate([tfs, np.asarray(added[term][1], np.uint16)])
+        if len(ids):
+            database.execute("INSERT OR REPLACE INTO postings VALUES (?,?,?)", (term, ids.tobytes(), tfs.tobytes()))
+        elif row:
+            database.execute("DELETE FROM postings WHERE term = ?", (term,))
+
+
+def _write_dense(staging, previous, previous_kind, kind, rows, lengths, dead, new_ids, dimension) -> None:
+    """IVF codes are updated in place of a retraining when the previous generation has them; HNSW is rebuilt."""
+    import faiss
+
+    index = None
+    if previous is not None and previous_kind == kind == "ivf" and previous.dense_index is not None:
+        index = faiss.read_index(str(previous.generation / DENSE))  # a copy to change, not the mapped one
+        if len(dead):
+            index.remove_ids(dead)
+        if len(new_ids):
+            index.add_with_ids(np.ascontiguousarray(rows[new_ids]), new_ids)
+    if index is None:
+        ids = np.flatnonzero(lengths >= 0)
+        index = dense_index(np.asarray(rows[ids]), ids, dimension, kind)
+    faiss.write_index(index, str(staging / DENSE))
 
 
 def _write_file(path: Path, content: str) -> None:
@@ -347,15 +658,30 @@ def _fsync_dir(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def build_lock(index_dir: Path) -> Iterator[None]:
-    """One builder at a time per index folder; a second waits its turn."""
+def build_lock(index_dir: Path, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """One builder at a time per index folder; a second says whom it waits for, then waits its turn.
+
+    The holder writes its process id into the lock file, so the one waiting can name it.
+    """
     index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    descriptor = os.open(index_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                holder = os.pread(descriptor, 32, 0).decode("ascii", "replace").strip() or "unknown"
+                on_wait(holder)
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            os.ftruncate(descriptor, 0)
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)
 
 
 @dataclass
@@ -372,6 +698,10 @@ class Changes:
         return self.added + self.changed
 
     @property
+    def changed_sources(self) -> list[str]:
+        return [d.source for d in self.changed]
+
+    @property
     def any(self) -> bool:
         return bool(self.added or self.changed or self.removed)
 
@@ -385,45 +715,3 @@ def diff(documents: list[Document], previous: Manifest | None) -> Changes:
         removed=sorted(set(known) - current),
         unchanged=[d for d in documents if known.get(d.source) == d.sha256],
     )
-
-
-def assemble(
-    documents: list[Document],
-    previous: StoredIndex | None,
-    changes: Changes,
-    fresh: dict[str, tuple[list[Chunk], np.ndarray, list[list[str]], list[list[GlossedWord]]]],
-    manifest_fields: dict,
-) -> StoredIndex:
-    """The next generation's chunks, vectors, terms and glosses: kept parts of unchanged files plus fresh ones.
-
-    The corpus-wide parts, aliases and lexicon, are the caller's to add once the chunks are known.
-    """
-    kept = previous.chunks_by_source() if previous else {}
-    chunks: list[Chunk] = []
-    rows: list[np.ndarray] = []
-    terms: list[list[str]] = []
-    glosses: list[list[GlossedWord]] = []
-    unchanged = {d.source for d in changes.unchanged}
-    for document in documents:
-        if document.source in unchanged and previous is not None:
-            positions = kept.get(document.source, [])
-            chunks.extend(previous.chunks[p] for p in positions)
-            rows.append(previous.vectors[positions] if positions else np.zeros((0, manifest_fields["dimension"]), np.float32))
-            terms.extend(previous.terms[p] for p in positions)
-            glosses.extend(previous.glosses[p] for p in positions)
-        else:
-            new_chunks, new_vectors, new_terms, new_glosses = fresh[document.source]
-            chunks.extend(new_chunks)
-            rows.append(new_vectors)
-            terms.extend(new_terms)
-            glosses.extend(new_glosses)
-    vectors = np.concatenate(rows).astype(np.float32) if rows else np.zeros((0, manifest_fields["dimension"]), np.float32)
-    manifest = Manifest(
-        format_version=FORMAT_VERSION,
-        files={d.source: d.sha256 for d in documents},
-        chunk_count=len(chunks),
-        built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        **manifest_fields,
-    )
-    return StoredIndex(manifest, chunks, vectors, terms, glosses)
-

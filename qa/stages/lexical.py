@@ -15,6 +15,7 @@ import math
 import re
 import unicodedata
 from collections import Counter, defaultdict
+from collections.abc import Callable
 
 import numpy as np
 import snowballstemmer
@@ -129,34 +130,56 @@ def cognate_keys(text: str) -> list[str]:
 _LONG_LATIN_WORD = re.compile(rf"[A-Za-z\u00c0-\u024f]{{{COGNATE_LETTERS},}}")
 
 
-class BM25:
-    """Okapi BM25 over term lists; built in memory from what the index stores."""
+Postings = Callable[[str], "tuple[np.ndarray, np.ndarray] | None"]
 
-    def __init__(self, documents: list[list[str]], k1: float = 1.2, b: float = 0.75):
+
+class BM25:
+    """Okapi BM25 over postings read term by term: nothing is loaded but the question's terms.
+
+    ``postings(term)`` gives the ids of the chunks holding a term and how often
+    each does; ``lengths`` holds each id's term count, negative for an id
+    whose chunk is gone. The index keeps postings in SQLite
+    (``qa.stages.index``), so a question reads a few rows whatever the size
+    of the corpus.
+    """
+
+    def __init__(self, postings: Postings, lengths: np.ndarray, k1: float = 1.2, b: float = 0.75):
         self.k1, self.b = k1, b
-        self.lengths = np.array([len(d) for d in documents], dtype=np.float32)
-        self.average_length = float(self.lengths.mean()) if len(documents) else 0.0
-        self.postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        self._postings = functools.lru_cache(maxsize=256)(postings)
+        live = lengths >= 0
+        self.size = len(lengths)
+        self.total = int(live.sum())
+        average = float(lengths[live].mean()) if self.total else 0.0
+        self._norm = (k1 * (1 - b + b * np.maximum(lengths, 0) / max(average, 1e-9))).astype(np.float32)
+
+    @classmethod
+    def of(cls, documents: list[list[str]], k1: float = 1.2, b: float = 0.75) -> "BM25":
+        """An in-memory BM25 over term lists, id ``i`` for document ``i``."""
+        found: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
         for position, terms in enumerate(documents):
             for term, count in Counter(terms).items():
-                self.postings[term].append((position, count))
-        total = len(documents)
-        self.idf = {
-            term: math.log(1 + (total - len(posting) + 0.5) / (len(posting) + 0.5))
-            for term, posting in self.postings.items()
-        }
+                found[term][0].append(position)
+                found[term][1].append(count)
+        table = {term: (np.asarray(ids, np.int32), np.asarray(tfs, np.uint16)) for term, (ids, tfs) in found.items()}
+        return cls(table.get, np.asarray([len(d) for d in documents], np.int32), k1, b)
 
-    def unseen_idf(self) -> float:
-        """The idf a term would have if no document held it."""
-        return math.log(1 + (len(self.lengths) + 0.5) / 0.5)
+    def holds(self, term: str) -> bool:
+        return self._postings(term) is not None
+
+    def idf(self, term: str) -> float:
+        """The term's idf; a term no document holds gets the highest, as the rarest word would."""
+        found = self._postings(term)
+        held = len(found[0]) if found is not None else 0
+        return math.log(1 + (self.total - held + 0.5) / (held + 0.5))
 
     def scores(self, weights: dict[str, float]) -> np.ndarray:
-        """One BM25 score per document for weighted query terms (zeros where none match)."""
-        scores = np.zeros(len(self.lengths), dtype=np.float32)
-        if not len(self.lengths):
-            return scores
-        norm = self.k1 * (1 - self.b + self.b * self.lengths / max(self.average_length, 1e-9))
+        """One BM25 score per id for weighted query terms (zeros where none match)."""
+        scores = np.zeros(self.size, dtype=np.float32)
         for term, weight in weights.items():
-            for position, count in self.postings.get(term, ()):
-                scores[position] += weight * self.idf[term] * count * (self.k1 + 1) / (count + norm[position])
+            found = self._postings(term)
+            if found is None:
+                continue
+            ids, counts = found
+            counts = counts.astype(np.float32)
+            scores[ids] += np.float32(weight * self.idf(term) * (self.k1 + 1)) * counts / (counts + self._norm[ids])
         return scores

@@ -25,11 +25,13 @@ import re
 import shutil
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from qa import paths
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -62,14 +64,15 @@ class ExportError(Exception):
     """The model cannot be exported faithfully; queries keep using sentence-transformers."""
 
 
-def cache_dir(index_dir: Path, model: str) -> Path:
-    """Where an index keeps the ONNX export of a model, shared by its generations.
+def export_dir(model: str) -> Path:
+    """Where this machine keeps the ONNX export of a model, shared by every index built with it.
 
     Readable from the name, unique by a hash of it: ``org/model`` and
-    ``org-model`` must not share a folder.
+    ``org-model`` must not share a folder. A model given as a local path is
+    told apart by its path, as the index manifest tells it apart.
     """
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-.")[-60:] or "model"
-    return index_dir / "models" / f"{slug}-{hashlib.sha256(model.encode()).hexdigest()[:8]}"
+    return paths.cache_dir() / "models" / f"{slug}-{hashlib.sha256(model.encode()).hexdigest()[:8]}"
 
 
 def is_exported(folder: Path, model: str) -> bool:
@@ -246,23 +249,29 @@ class OnnxEncoder:
             if step["type"] == "dense"
         }
         self._prompt_lengths: dict[str, int] = {}
+        self.max_tokens = int(self.meta["max_seq_length"])
+        self._counter = Tokenizer.from_file(str(folder / TOKENIZER))  # untruncated, for the chunker
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model sees for ``text``, without special tokens: what the chunker packs by."""
+        return len(self._counter.encode(text, add_special_tokens=False).ids)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Like sentence-transformers' ``encode_query``: the ``query`` prompt if the model has one."""
         return self.encode(texts, self.prompts["query"] if "query" in self.prompts else self._default_prompt())
 
-    def encode_documents(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    def encode_documents(self, texts: Sequence[str], batch_size: int = 32, on_batch: Callable[[int], None] | None = None) -> np.ndarray:
         """Like ``encode_document``: the first of the ``document``, ``passage``, ``corpus`` prompts."""
         for name in ("document", "passage", "corpus"):
             if name in self.prompts:
-                return self.encode(texts, self.prompts[name], batch_size)
-        return self.encode(texts, self._default_prompt(), batch_size)
+                return self.encode(texts, self.prompts[name], batch_size, on_batch)
+        return self.encode(texts, self._default_prompt(), batch_size, on_batch)
 
     def _default_prompt(self) -> str:
         name = self.meta["default_prompt_name"]
         return self.prompts.get(name, "") if name else ""
 
-    def encode(self, texts: Sequence[str], prompt: str = "", batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: Sequence[str], prompt: str = "", batch_size: int = 32, on_batch: Callable[[int], None] | None = None) -> np.ndarray:
         """One normalised row per text, ``prompt`` prepended to each."""
         texts = [prompt + text for text in texts]
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
@@ -271,6 +280,8 @@ class OnnxEncoder:
         for offset in range(0, len(texts), batch_size):
             rows = order[offset : offset + batch_size]
             vectors[rows] = self._encode_batch([texts[row] for row in rows], prompt)
+            if on_batch:
+                on_batch(len(rows))
         return vectors
 
     def _encode_batch(self, texts: list[str], prompt: str) -> np.ndarray:

@@ -45,8 +45,7 @@ def scaled_bm25(bm25: BM25, terms: list[str], alternatives: list[list[dict[str, 
     scores = bm25.scores({term: 1.0 for term in terms if term not in in_groups})
     for group in alternatives:
         scores += np.max([bm25.scores(translation) for translation in group], axis=0)
-    unseen = bm25.unseen_idf()
-    ceiling = sum(bm25.idf.get(term, unseen) for term in set(terms)) * (bm25.k1 + 1)
+    ceiling = sum(bm25.idf(term) for term in set(terms)) * (bm25.k1 + 1)
     return scores / ceiling if ceiling > 0 else scores
 
 
@@ -116,7 +115,7 @@ class Retriever:
     @property
     def bm25(self) -> BM25:
         if self._bm25 is None:
-            self._bm25 = BM25(self.stored.terms)
+            self._bm25 = BM25(self.stored.postings, self.stored.lengths)
         return self._bm25
 
     def query_terms(self, question: str) -> dict[str, float]:
@@ -145,7 +144,7 @@ class Retriever:
         """
         unknown = []
         for word in salient_words(question):
-            known = any(term in self.bm25.postings for term in analyze_query(word))
+            known = any(self.bm25.holds(term) for term in analyze_query(word))
             if not known and self.bridge is not None:
                 known = self.bridge.translates(word)
             if not known:
@@ -165,28 +164,31 @@ class Retriever:
             lexical = self.lexical_scores(question)
             proposals.append(np.asarray(top_k(lexical, pool), dtype=np.int64))
         if self.mode != "lexical":
-            vector = self.encode_query(question).reshape(1, -1).astype(np.float32)
-            proposals.append(dense_search(self.stored.faiss_index, vector, min(pool, len(self.stored.chunks))))
+            vector = self.encode_query(question).reshape(-1).astype(np.float32)
+            proposals.append(
+                dense_search(self.stored.rows, self.stored.dense_index, vector, min(pool, self.stored.manifest.chunk_count), self.stored.live)
+            )
         positions = np.unique(np.concatenate(proposals)) if proposals else np.zeros(0, np.int64)
+        positions = positions[self.stored.live[positions]]  # ids of removed chunks score zero but are no candidates
         if self.mode == "lexical":
             return positions, lexical[positions]
-        dense = self.stored.vectors[positions] @ vector.ravel()
+        dense = self.stored.rows[positions] @ vector
         if self.mode == "dense":
             return positions, dense
         return positions, weighted_fusion(dense, lexical[positions])
 
     def search(self, question: str, k: int) -> list[Passage]:
-        if not self.stored.chunks:
+        if not self.stored.manifest.chunk_count:
             return []
         positions, scores = self.candidates(question, k)
         if self.rerank is not None:
             pool = [int(positions[p]) for p in top_k(scores, max(k, RERANK_POOL))]
             positions = np.asarray(pool, dtype=np.int64)
-            scores = self.rerank(question, [self.model_text(p) for p in pool])
+            # The reranker reads what the embedding model read: a chunk's English glosses where it has them.
+            scores = self.rerank(question, [english_view(glosses, chunk.text) for chunk, glosses in self.stored.chunks_at(pool)])
+        ranked = top_k(scores, k)
         passages = []
-        for rank, best in enumerate(top_k(scores, k), start=1):
-            position = int(positions[best])
-            chunk = self.stored.chunks[position]
+        for rank, (best, (chunk, glosses)) in enumerate(zip(ranked, self.stored.chunks_at(positions[ranked])), start=1):
             passages.append(
                 Passage(
                     rank=rank,
@@ -198,11 +200,7 @@ class Retriever:
                     text=chunk.text,
                     score=round(float(scores[best]), 6),
                     page=chunk.page,
-                    glosses=tuple(self.stored.glosses[position]),
+                    glosses=tuple(glosses),
                 )
             )
         return passages
-
-    def model_text(self, position: int) -> str:
-        """What the models read for a chunk: its English glosses where it has them, else its text."""
-        return english_view(self.stored.glosses[position], self.stored.chunks[position].text)
