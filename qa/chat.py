@@ -29,6 +29,9 @@ class Conversation:
         """Answer in the light of the earlier turns; ``on_text`` receives an LLM answer as it streams."""
         answer = self._bot.ask(question, history=self.turns, on_text=on_text)
         self.turns.append(answer)
+        # Only the last turns are ever read back (follow-ups look two or four back),
+        # so a conversation of any length holds a bounded number of answers.
+        del self.turns[: -self._bot.settings.conversation_turns]
         return answer
 
     def reset(self) -> None:

@@ -11,6 +11,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -53,17 +54,43 @@ class Settings(BaseModel):
     )
     llm_model: str | None = Field(None, description="Chat model name on that server.")
     llm_api_key: str | None = Field(None, repr=False, description="Bearer token, if the server wants one.")
-    llm_timeout: float = Field(30.0, gt=0, description="Seconds an LLM answer may take before the extractive one is shown.")
+    llm_timeout: float = Field(30.0, gt=0, description="Seconds an LLM answer may take, in all, before the extractive one is shown.")
     chat_history_file: Path = Field(Path("~/.qa_chat_history"), description="Where `qa chat` keeps its input history.")
     prompts_dir: Path | None = Field(None, description="Folder with system.md, answer.md, condense.md [default: the bundled prompts/].")
     conversations: int = Field(
         1000, ge=1, description="Conversations (Slack threads, HTTP chats) kept in memory; the least recent is dropped."
+    )
+    conversation_turns: int = Field(
+        20, ge=1, le=1000, description="Turns a conversation remembers; older ones are forgotten (follow-ups read the last few)."
+    )
+    max_file_bytes: int = Field(
+        50 * 1024 * 1024, ge=1, description="Corpus files larger than this are skipped with a warning."
+    )
+    max_line_chars: int = Field(
+        100_000, ge=1, description="Corpus files with a line longer than this (minified or binary-like text) are skipped with a warning."
+    )
+    max_chunk_chars: int = Field(
+        4000, ge=100, description="A chunk never holds more characters than this, however few tokens they make."
     )
     slack_channels: list[str] = Field(
         default_factory=list,
         description="Channel IDs the Slack bot answers in (comma-separated in QA_SLACK_CHANNELS); empty: every channel it is in.",
     )
     feedback_log: Path = Field(Path("feedback.jsonl"), description="JSONL file the Slack 👍/👎 votes are appended to.")
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _parseable_url(cls, value: str | None) -> str | None:
+        """A URL that fails to parse would otherwise fail only at the first question, as a traceback."""
+        if value is not None:
+            try:
+                parts = urlsplit(value)
+                parts.port  # noqa: B018 - raises on a port that is not a number
+            except ValueError as error:
+                raise ValueError(f"not a valid URL ({error})") from None
+            if not parts.hostname:
+                raise ValueError("not a valid URL (no host)")
+        return value
 
     @field_validator("slack_channels", "bridges", mode="before")
     @classmethod
@@ -100,7 +127,14 @@ def _read_config_file(explicit: Path | None) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise SettingsError(f"config file {path} is not valid TOML: {err}") from None
-    return data.get("qa", data)
+    except RecursionError:
+        raise SettingsError(f"config file {path} is nested too deeply to be a qa config") from None
+    except OSError as err:
+        raise SettingsError(f"config file {path} cannot be read: {err.strerror or err}") from None
+    values = data.get("qa", data)
+    if not isinstance(values, dict):
+        raise SettingsError(f"config file {path}: 'qa' must be a table of settings ([qa]), not {type(values).__name__}")
+    return values
 
 
 def _read_environment(fields: dict[str, Any]) -> dict[str, Any]:

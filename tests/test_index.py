@@ -104,12 +104,14 @@ class TestManifest:
             Bot.index(other)
         assert Bot.index(other, rebuild=True).chunks > 0
 
-    def test_run_missing_part_is_corruption(self, settings):
+    def test_run_missing_part_is_damage_that_qa_index_repairs(self, settings):
         Bot.index(settings)
         generation = settings.index_dir / (settings.index_dir / "CURRENT").read_text().strip()
         (generation / "chunks.json").write_text(json.dumps([]))
-        with pytest.raises(BadIndexError, match="corrupted"):
+        with pytest.raises(BadIndexError, match="damaged: chunks.json has 2 bytes"):
             index_store.read(settings.index_dir)
+        report = Bot.index(settings)
+        assert report.embedded > 0 and len(index_store.read(settings.index_dir).chunks) == report.chunks
 
 
 def _clustered_vectors(count: int, dimension: int, seed: int = 0) -> np.ndarray:

@@ -12,11 +12,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _markup_escape
 
 from qa.chat import Conversation
 from qa.errors import QAError
 from qa.models import Answer, Citation
+from qa.text import neutralise, one_line
+
+
+def escape(text: str) -> str:
+    """Text from documents, file names or a model, safe to print: no rich markup, no terminal escape sequences."""
+    return _markup_escape(neutralise(text))
 
 Ask = Callable[..., Answer]  # (question, on_text=...) -> Answer, as Bot.ask and Conversation.ask
 
@@ -35,12 +41,12 @@ def print_answer(out: Console, answer: Answer, streamed: bool = False) -> None:
     if answer.citations:
         out.print()
         for number, citation in enumerate(answer.citations, start=1):
-            out.print(f"[bold][{number}][/bold] [cyan]{escape(citation.label)}[/cyan]  «{marked(citation)}»")
+            out.print(f"[bold][{number}][/bold] [cyan]{escape(one_line(citation.label))}[/cyan]  «{marked(citation)}»")
     elif answer.passages:
         out.print()
         for passage in answer.passages[:3]:
             snippet = " ".join(passage.text.split())[:160]
-            out.print(f"[dim]{passage.rank}.[/dim] [cyan]{passage.source}:{passage.line_start}-{passage.line_end}[/cyan]  {escape(snippet)}")
+            out.print(f"[dim]{passage.rank}.[/dim] [cyan]{escape(one_line(passage.source))}:{passage.line_start}-{passage.line_end}[/cyan]  {escape(snippet)}")
 
 
 def marked(citation: Citation) -> str:
@@ -60,7 +66,7 @@ def print_sources(out: Console, answer: Answer | None) -> None:
         return
     for passage in answer.passages:
         label = f"{passage.source}:{passage.line_start}-{passage.line_end}"
-        out.print(f"[bold]{passage.rank}.[/bold] [cyan]{escape(label)}[/cyan] [dim]score {passage.score:.3f}[/dim]")
+        out.print(f"[bold]{passage.rank}.[/bold] [cyan]{escape(one_line(label))}[/cyan] [dim]score {passage.score:.3f}[/dim]")
         out.print(escape(passage.text), end="\n\n")
 
 

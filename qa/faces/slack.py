@@ -47,6 +47,7 @@ ANSWERS_REMEMBERED = 5000
 
 APOLOGY = "Sorry, something went wrong while I was answering. The error is logged; please try again in a moment."
 HELP = "Ask me a question about the documents, e.g. _What did NIST sign with Korea?_"
+ALREADY_VOTED = "You have rated that answer already; thanks."
 EXPIRED_VOTE = "That answer is too old to rate (the bot restarted since). Ask again and rate the new answer."
 
 _MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
@@ -139,6 +140,8 @@ class Thread:
 
     conversation: "Conversation"
     started: bool
+    # Questions of one thread are answered in order; other threads do not wait for them.
+    asking: threading.Lock = field(default_factory=threading.Lock)
 
 
 def should_answer(message: Message, thread: Thread | None, channels: list[str]) -> bool:
@@ -250,9 +253,7 @@ class SlackBot:
     threads: LRU[tuple[str, str], Thread]
     seen: LRU[str, None] = field(default_factory=lambda: LRU(EVENTS_REMEMBERED))
     answered: LRU[str, Answered] = field(default_factory=lambda: LRU(ANSWERS_REMEMBERED))
-    # The Bot promises no thread safety and retrieval is CPU-bound anyway, so
-    # questions are answered one at a time.
-    asking: threading.Lock = field(default_factory=threading.Lock)
+    votes: LRU[str, None] = field(default_factory=lambda: LRU(ANSWERS_REMEMBERED))
 
     @classmethod
     def create(cls, bot: Bot, web: SlackWeb, settings: Settings) -> "SlackBot":
@@ -322,7 +323,9 @@ class SlackBot:
             (message.channel, message.thread_ts),
             lambda: Thread(self.bot.conversation(), started=message.starts_thread),
         )
-        with self.asking:
+        # The Bot takes turns at retrieval itself and calls the LLM outside them, so only
+        # this thread's own later questions wait for a slow answer.
+        with thread.asking:
             history = [turn.question for turn in thread.conversation.turns]
             answer = thread.conversation.ask(message.question)
         answer_id = uuid.uuid4().hex
@@ -335,6 +338,10 @@ class SlackBot:
         answered = self.answered.get(answer_id)
         if answered is None:
             self.web.chat_postEphemeral(channel=channel, user=user, text=EXPIRED_VOTE)
+            return
+        # One vote per person per answer: a second click (or a replayed action) is not logged again.
+        if not self.votes.claim(f"{answer_id}:{user}"):
+            self.web.chat_postEphemeral(channel=channel, user=user, text=ALREADY_VOTED)
             return
         self.feedback.append(
             Vote.of(vote, answered.answer, answered.history, user=user, channel=channel, thread_ts=answered.thread_ts)

@@ -9,7 +9,10 @@ the live one::
 
 A build writes a complete new generation aside and then replaces ``CURRENT``
 with one atomic rename, so an interrupted build leaves the previous index
-exactly as it was. Files whose content hash is unchanged keep their chunks,
+exactly as it was. The manifest records the size and SHA-256 of every other
+file of its generation, and ``read`` checks them before trusting any: a
+damaged or partial index is refused naming the file, and ``qa index``
+rebuilds it. Files whose content hash is unchanged keep their chunks,
 vectors and terms; only changed or added files are chunked and embedded.
 """
 
@@ -30,11 +33,12 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from qa.errors import BadIndexError
+from qa.checksums import FileSum, first_problem, folder_sums
+from qa.errors import BadIndexError, DamagedIndexError
 from qa.crosslingual.gloss import GlossedWord
 from qa.models import Chunk, Document
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.json"
@@ -77,6 +81,7 @@ class Manifest(BaseModel):
     files: dict[str, str]  # source -> sha256 of its bytes
     chunk_count: int
     built_at: str
+    checksums: dict[str, FileSum] = {}  # every other file of the generation -> its size and hash
 
 
 @dataclass
@@ -115,8 +120,14 @@ def exists(index_dir: Path) -> bool:
     return (index_dir / CURRENT).is_file()
 
 
-def _rebuild_hint(index_dir: Path) -> str:
-    return f"rebuild it with: qa index --rebuild --index-dir {index_dir}"
+def check_folder(index_dir: Path) -> None:
+    """Refuse an index path that names a file, before anything tries to make folders under it."""
+    if index_dir.exists() and not index_dir.is_dir():
+        raise BadIndexError(f"index path {index_dir} is a file, not a folder; choose another with --index-dir")
+
+
+def _repair_hint(index_dir: Path) -> str:
+    return f"repair it with: qa index --index-dir {index_dir}"
 
 
 def _live_generation(index_dir: Path) -> Path:
@@ -125,7 +136,7 @@ def _live_generation(index_dir: Path) -> Path:
     except FileNotFoundError:
         raise BadIndexError(f"no index in {index_dir}: build one with: qa index") from None
     except (OSError, UnicodeDecodeError) as err:
-        raise BadIndexError(f"index in {index_dir} is unreadable ({err}); {_rebuild_hint(index_dir)}") from None
+        raise DamagedIndexError(f"index in {index_dir} is unreadable ({_reason(err)}); {_repair_hint(index_dir)}") from None
 
 
 def read_manifest(index_dir: Path) -> Manifest:
@@ -136,17 +147,34 @@ def read_manifest(index_dir: Path) -> Manifest:
 def _manifest_of(generation: Path, index_dir: Path) -> Manifest:
     try:
         raw_manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise BadIndexError(f"index in {index_dir} is corrupted ({_reason(err)}); {_rebuild_hint(index_dir)}") from None
+    except (OSError, ValueError, RecursionError) as err:
+        raise DamagedIndexError(f"index in {index_dir} is damaged: {MANIFEST} is unreadable ({_reason(err)}); {_repair_hint(index_dir)}") from None
     if not isinstance(raw_manifest, dict) or raw_manifest.get("format_version") != FORMAT_VERSION:
         found = raw_manifest.get("format_version") if isinstance(raw_manifest, dict) else None
-        raise BadIndexError(
-            f"index in {index_dir} has format {found!r}, this qa reads format {FORMAT_VERSION}; {_rebuild_hint(index_dir)}"
+        raise DamagedIndexError(
+            f"index in {index_dir} has format {found!r}, this qa reads format {FORMAT_VERSION}; {_repair_hint(index_dir)}"
         )
     try:
-        return Manifest.model_validate(raw_manifest)
+        manifest = Manifest.model_validate(raw_manifest)
     except ValidationError as err:
-        raise BadIndexError(f"index in {index_dir} is corrupted ({_reason(err)}); {_rebuild_hint(index_dir)}") from None
+        raise DamagedIndexError(f"index in {index_dir} is damaged: {MANIFEST} is invalid ({_reason(err)}); {_repair_hint(index_dir)}") from None
+    if not manifest.checksums:
+        raise DamagedIndexError(f"index in {index_dir} is damaged: {MANIFEST} lists no files; {_repair_hint(index_dir)}")
+    return manifest
+
+
+def verify(index_dir: Path, contents: bool = True) -> Manifest:
+    """The live generation's manifest, once every file it lists is there with its size (and, with ``contents``, its hash)."""
+    generation = _live_generation(index_dir)
+    manifest = _manifest_of(generation, index_dir)
+    _check_files(generation, manifest, index_dir, contents)
+    return manifest
+
+
+def _check_files(generation: Path, manifest: Manifest, index_dir: Path, contents: bool = True) -> None:
+    problem = first_problem(generation, manifest.checksums, contents)
+    if problem:
+        raise DamagedIndexError(f"index in {index_dir} is damaged: {problem}; {_repair_hint(index_dir)}")
 
 
 def read(index_dir: Path) -> StoredIndex:
@@ -155,6 +183,7 @@ def read(index_dir: Path) -> StoredIndex:
 
     generation = _live_generation(index_dir)  # read once: a build may switch generations meanwhile
     manifest = _manifest_of(generation, index_dir)
+    _check_files(generation, manifest, index_dir)
     try:
         chunks = [Chunk.model_validate(c) for c in json.loads((generation / CHUNKS).read_text(encoding="utf-8"))]
         terms = json.loads((generation / LEXICAL).read_text(encoding="utf-8"))
@@ -163,10 +192,10 @@ def read(index_dir: Path) -> StoredIndex:
         glosses = [[GlossedWord(*word) for word in words] for words in json.loads((generation / GLOSSES).read_text(encoding="utf-8"))]
         dense = faiss.read_index(str(generation / DENSE))
         vectors = dense.reconstruct_n(0, dense.ntotal) if dense.ntotal else np.zeros((0, manifest.dimension), np.float32)
-    except (OSError, ValueError, ValidationError, RuntimeError) as err:
-        raise BadIndexError(f"index in {index_dir} is corrupted ({_reason(err)}); {_rebuild_hint(index_dir)}") from None
+    except (OSError, ValueError, ValidationError, RuntimeError, TypeError, RecursionError) as err:
+        raise DamagedIndexError(f"index in {index_dir} is damaged ({_reason(err)}); {_repair_hint(index_dir)}") from None
     if not (len(chunks) == len(terms) == len(glosses) == len(vectors) == manifest.chunk_count) or dense.d != manifest.dimension:
-        raise BadIndexError(f"index in {index_dir} is corrupted (its parts disagree in size); {_rebuild_hint(index_dir)}")
+        raise DamagedIndexError(f"index in {index_dir} is damaged (its parts disagree in size); {_repair_hint(index_dir)}")
     return StoredIndex(manifest, chunks, np.ascontiguousarray(vectors, dtype=np.float32), terms, glosses, aliases, lexicon, dense)
 
 
@@ -313,7 +342,10 @@ def write(index_dir: Path, stored: StoredIndex, ann: str = "auto") -> None:
         _write_file(staging / ALIASES, json.dumps(stored.aliases, ensure_ascii=False))
         _write_file(staging / LEXICON, json.dumps(stored.lexicon, ensure_ascii=False))
         faiss.write_index(dense_index(stored.vectors, stored.manifest.dimension, ann), str(staging / DENSE))
-        _write_file(staging / MANIFEST, stored.manifest.model_dump_json(indent=2))
+        _fsync_file(staging / DENSE)
+        manifest = stored.manifest.model_copy(update={"checksums": folder_sums(staging, skip=(MANIFEST,))})
+        _write_file(staging / MANIFEST, manifest.model_dump_json(indent=2))
+        _fsync_dir(staging)
         os.replace(staging, index_dir / name)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -336,6 +368,11 @@ def _write_file(path: Path, content: str) -> None:
         os.fsync(handle.fileno())
 
 
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         descriptor = os.open(path, os.O_RDONLY)
@@ -348,7 +385,11 @@ def _fsync_dir(path: Path) -> None:
 @contextlib.contextmanager
 def build_lock(index_dir: Path) -> Iterator[None]:
     """One builder at a time per index folder; a second waits its turn."""
-    index_dir.mkdir(parents=True, exist_ok=True)
+    check_folder(index_dir)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BadIndexError(f"cannot make the index folder {index_dir}: {error.strerror or error}") from None
     with open(index_dir / ".lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
