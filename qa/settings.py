@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from qa.errors import SettingsError
+from qa.secrets import redact_url
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 CONFIG_FILE = "qa.toml"
@@ -77,6 +78,11 @@ class Settings(BaseModel):
         description="Channel IDs the Slack bot answers in (comma-separated in QA_SLACK_CHANNELS); empty: every channel it is in.",
     )
     feedback_log: Path = Field(Path("feedback.jsonl"), description="JSONL file the Slack 👍/👎 votes are appended to.")
+
+    def __repr_args__(self):
+        """A password in the LLM URL never reaches a repr (a log line, a traceback's locals)."""
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "llm_base_url" and value else value
 
     @field_validator("llm_base_url")
     @classmethod

@@ -350,7 +350,10 @@ def write(index_dir: Path, stored: StoredIndex, ann: str = "auto") -> None:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    previous = (index_dir / CURRENT).read_text(encoding="utf-8").strip() if (index_dir / CURRENT).is_file() else None
+    try:
+        previous: str | None = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):  # none yet, or a damaged one this build replaces
+        previous = None
     _write_file(index_dir / f".{CURRENT}.tmp", name + "\n")
     os.replace(index_dir / f".{CURRENT}.tmp", index_dir / CURRENT)
     _fsync_dir(index_dir)
