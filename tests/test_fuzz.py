@@ -300,3 +300,27 @@ def test_fuzz_index_damage(built: Settings, tmp_path_factory: pytest.TempPathFac
         checked(f"index damage ({damage})", run)
     finally:
         shutil.rmtree(index_dir.parent, ignore_errors=True)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "delete"])
+def test_index_damage_to_every_file_is_named(built: Settings, tmp_path: Path, damage: str) -> None:
+    """Each file of the index in turn, damaged: refused with a line naming it (or still answering), never a traceback."""
+    for name in index_files(built.index_dir):
+        index_dir = tmp_path / f"{damage}-{name.replace('/', '-')}"
+        shutil.copytree(built.index_dir, index_dir)
+        path = index_dir / name
+        content = path.read_bytes()
+        if damage == "truncate":
+            path.write_bytes(content[: len(content) // 2])
+        elif damage == "flip":
+            path.write_bytes(content[: len(content) // 2] + bytes([content[len(content) // 2] ^ 0x10]) + content[len(content) // 2 + 1 :])
+        else:
+            path.unlink()
+        settings_ = built.model_copy(update={"index_dir": index_dir})
+        outcome = checked(
+            "index damage sweep", lambda: Bot.load(settings_, build_if_missing=False).ask("Who leads the Artemis program?")
+        )
+        if isinstance(outcome, QAError):
+            named = name.rsplit("/", 1)[-1]
+            assert named in str(outcome) or name == "CURRENT" or named == index_store.MANIFEST, (name, damage, str(outcome))
+        shutil.rmtree(index_dir)
