@@ -29,7 +29,7 @@ def raw_post(url: str, headers: dict[str, str], body: bytes = b"{}") -> tuple[in
         return error.code, error.read().decode()
 
 
-@pytest.mark.parametrize("timestamp", ["abc", "1700000000.5", "", " ", "١٢٣", "-5", None])
+@pytest.mark.parametrize("timestamp", ["abc", "1700000000.5", "", " ", "\u00b2", "-5", None])
 def test_11_a_malformed_timestamp_is_refused_not_a_500(served: Served, timestamp: str | None) -> None:
     headers = {"X-Slack-Signature": "v0=" + "0" * 64}
     if timestamp is not None:
