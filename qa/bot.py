@@ -7,8 +7,10 @@ changes a face.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -76,6 +78,29 @@ class IndexReport:
             )
         skipped = ingest.skipped_summary(self.skipped)
         return f"{line}; {skipped}" if skipped else line
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What ``qa status`` shows; the change lists are None when the corpus folder is not there to compare.
+
+    ``added`` lists every readable-looking file the index lacks, including one a build skipped (unreadable).
+    """
+
+    index_dir: Path
+    corpus_dir: Path
+    files: int
+    chunks: int
+    model: str
+    bytes: int
+    built_at: str
+    added: list[str] | None
+    changed: list[str] | None
+    removed: list[str] | None
+
+    @property
+    def up_to_date(self) -> bool:
+        return not (self.added or self.changed or self.removed)
 
 
 def check_question(question: str) -> str:
@@ -164,7 +189,12 @@ def _capped_counter(count_tokens: Callable[[str], int], max_tokens: int, max_cha
 
 
 class Bot:
-    """A loaded index and the model to query it: ``Bot.load().ask("...")``."""
+    """A loaded index and the model to query it: ``Bot.load().ask("...")``.
+
+    Several threads may ask at once (the Slack and HTTP faces do): the stages
+    keep no state between questions, and the models loaded on first use are
+    loaded once, under a lock.
+    """
 
     def __init__(self, settings: Settings, stored: index_store.StoredIndex, embedder: Embedder | None = None):
         """``embedder`` forces sentence-transformers; by default questions go through the ONNX export if any."""
@@ -179,6 +209,7 @@ class Bot:
             self._rerank if settings.reranker else None,
         )
         self._reranker: Reranker | None = None
+        self._loading = threading.Lock()
         self._llm = LLM.from_settings(settings)
         # Retrieval is CPU-bound and its parts promise no thread safety, so the
         # threads of a server take turns at it; an LLM call, which may take
@@ -200,7 +231,52 @@ class Bot:
 
     @staticmethod
     def index(settings: Settings, *, rebuild: bool = False, progress: Progress = _silent) -> IndexReport:
-        """Bring the index up to date with the corpus, embedding only what changed."""
+        """Bring the index up to date with the corpus, embedding only what changed.
+
+        A first build that fails (no documents, Ctrl-C) removes the index
+        folder it created, so a mistake leaves nothing behind; a failed update
+        leaves the live index as it was.
+        """
+        folders = [settings.index_dir, *settings.index_dir.parents]
+        created = next((folder for folder in reversed(folders) if not folder.exists()), None)
+        try:
+            return Bot._update(settings, rebuild, progress)
+        except BaseException:
+            if created is not None:
+                shutil.rmtree(created, ignore_errors=True)
+            raise
+
+    @staticmethod
+    def status(settings: Settings) -> IndexStatus:
+        """What the index holds and how the corpus has changed since it was built; reads no vectors."""
+        manifest = index_store.read_manifest(settings.index_dir)
+        size = sum(path.stat().st_size for path in settings.index_dir.rglob("*") if path.is_file())
+        now: dict[str, str] | None = None
+        if settings.corpus_dir.is_dir():
+            # Hashes of the bytes alone, as the manifest keeps them: nothing is extracted.
+            now = {}
+            for source, path in ingest.find_files(settings.corpus_dir, settings.include, settings.exclude):
+                if path.suffix.lower() in ingest.READERS:
+                    try:
+                        now[source] = hashlib.sha256(path.read_bytes()).hexdigest()
+                    except OSError:
+                        continue
+        built = manifest.files
+        return IndexStatus(
+            index_dir=settings.index_dir,
+            corpus_dir=settings.corpus_dir,
+            files=len(manifest.files),
+            chunks=manifest.chunk_count,
+            model=manifest.model,
+            bytes=size,
+            built_at=manifest.built_at,
+            added=None if now is None else sorted(set(now) - set(built)),
+            changed=None if now is None else sorted(source for source in now if source in built and built[source] != now[source]),
+            removed=None if now is None else sorted(set(built) - set(now)),
+        )
+
+    @staticmethod
+    def _update(settings: Settings, rebuild: bool, progress: Progress) -> IndexReport:
         started = time.perf_counter()
         corpus_dir, index_dir = settings.corpus_dir, settings.index_dir
         with index_store.build_lock(index_dir):
@@ -315,12 +391,16 @@ class Bot:
 
     def _encode_query(self, question: str) -> np.ndarray:
         if self._encoder is None:
-            self._encoder = self._load_query_encoder()
+            with self._loading:
+                if self._encoder is None:
+                    self._encoder = self._load_query_encoder()
         return self._encoder.encode_queries([question])[0]
 
     def _rerank(self, question: str, texts: list[str]) -> np.ndarray:
         if self._reranker is None:
-            self._reranker = Reranker.load(self.settings.reranker)
+            with self._loading:
+                if self._reranker is None:
+                    self._reranker = Reranker.load(self.settings.reranker)
         return self._reranker.scores(question, texts)
 
     def _load_query_encoder(self) -> Embedder | onnx_encoder.OnnxEncoder:

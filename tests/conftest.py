@@ -70,6 +70,20 @@ MACHINE_VARIABLES = ("QA_FREEDICT_DIR", "QA_REQUIRE_FREEDICT", "QA_CACHE_DIR")
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _private_user_folders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The user's config, logs and state (qa.toml, the question log, chat history) in a folder of the session's.
+
+    Session-wide, because module fixtures (the Slack and HTTP servers) read settings before any per-test fixture runs.
+    The cache stays where it is: the parsed dictionaries there take seconds to rebuild.
+    """
+    home = tmp_path_factory.mktemp("user")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME"):
+            patch.setenv(name, str(home / name.lower()))
+        yield home
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _load_model_once() -> Iterator[None]:
     """Every test that embeds shares one loaded model: loading costs seconds."""
     original = embed.load_sentence_transformer

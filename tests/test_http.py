@@ -142,3 +142,15 @@ def test_oversize_chunked_body_is_413(server: str) -> None:
     response = connection.getresponse()
     assert response.status == 413 and "over" in json.loads(response.read())["detail"]
     connection.close()
+
+
+def test_answers_are_in_the_question_log(server: str) -> None:
+    from qa.questionlog import QuestionLog
+    from qa.settings import Settings
+
+    post(server + "/ask", {"question": "Who signed the letter of intent?"})
+    post(server + "/chat", {"conversation_id": "logged", "question": HEADLINE})
+    post(server + "/chat", {"conversation_id": "logged", "question": "Where was it signed?"})
+    logged = {e.question: e for e in QuestionLog(Settings.load().question_log).entries(face="http", limit=None)}
+    assert logged["Who signed the letter of intent?"].citations and logged["Who signed the letter of intent?"].latency_ms > 0
+    assert logged["Where was it signed?"].history == [HEADLINE]

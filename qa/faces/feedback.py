@@ -104,13 +104,13 @@ def golden_candidates(votes: list[Vote]) -> list[GoldenCandidate]:
     grouped: dict[str, list[Vote]] = {}
     for vote in votes:
         if vote.vote == "down":
-            grouped.setdefault(_case_id(vote), []).append(vote)
+            grouped.setdefault(case_id(vote.history, vote.question), []).append(vote)
     candidates = []
-    for case_id, downs in grouped.items():
+    for key, downs in grouped.items():
         latest = downs[-1]
         candidates.append(
             GoldenCandidate(
-                id=case_id,
+                id=key,
                 question=latest.question,
                 history=latest.history,
                 rejected=Rejected(
@@ -123,7 +123,7 @@ def golden_candidates(votes: list[Vote]) -> list[GoldenCandidate]:
     return candidates
 
 
-def _case_id(vote: Vote) -> str:
-    """Stable across exports, so that re-exporting a grown log does not renumber reviewed cases."""
-    key = json.dumps([vote.history, vote.question], ensure_ascii=False)
+def case_id(history: list[str], question: str) -> str:
+    """Stable across exports (and the same from the question log), so that re-exporting does not renumber reviewed cases."""
+    key = json.dumps([history, question], ensure_ascii=False)
     return "feedback-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]

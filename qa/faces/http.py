@@ -20,6 +20,7 @@ from qa.bot import MAX_QUESTION_CHARS, Bot, check_question
 from qa.errors import QAError, QuestionError, SourceError
 from qa.lru import LRU
 from qa.models import Answer, SourceExcerpt
+from qa.questionlog import QuestionLog
 
 if TYPE_CHECKING:
     from qa.chat import Conversation
@@ -132,6 +133,7 @@ def create_app(bot: Bot) -> FastAPI:
         version="0.1.0",
     )
     conversations: LRU[str, Conversation] = LRU(bot.settings.conversations)
+    questions = QuestionLog.from_settings(bot.settings)
 
     @api.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -147,13 +149,14 @@ def create_app(bot: Bot) -> FastAPI:
         """The same object as ``qa ask --json``."""
         # The Bot takes its own turns at retrieval and makes LLM calls outside them,
         # so a slow LLM answer holds up no other request.
-        return bot.ask(request.question, k=request.k)
+        return questions.asked("http", bot.ask, request.question, k=request.k)
 
     @api.post("/chat", response_model=Answer, summary="Answer a question in a conversation")
     def chat(request: ChatRequest) -> Answer:
         """Follow-ups are read against the conversation's earlier questions; the least recently used conversations are forgotten."""
         conversation = conversations.get_or_create(request.conversation_id, bot.conversation)
-        return conversation.ask(request.question)
+        history = [turn.question for turn in conversation.turns]
+        return questions.asked("http", conversation.ask, request.question, history=history)
 
     @api.get("/source", response_model=SourceExcerpt, summary="Cited lines in context, from the stored extraction")
     def source(source: str, line_start: int, line_end: int | None = None, context: int = Query(3, ge=0, le=200)) -> SourceExcerpt:
