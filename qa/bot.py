@@ -27,6 +27,7 @@ from qa.chat import Conversation
 from qa.stages.chunk import CHUNKER, chunk_document
 from qa.stages.embed import Embedder
 from qa.errors import BadIndexError, CorpusError, DamagedIndexError, LLMError, QuestionError, SourceError
+from qa.excerpt import quote_marks
 from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
 from qa.crosslingual.dictionary_worker import prepare_in_background
 from qa.stages.followup import Reading, read
@@ -471,11 +472,23 @@ class Bot:
         searched = None if reading.search == question else reading.search
         return answer.model_copy(update={"searched": searched, "warnings": warnings})
 
-    def source(self, source: str, line_start: int, line_end: int | None = None, context: int = 3) -> SourceExcerpt:
+    def source(
+        self,
+        source: str,
+        line_start: int,
+        line_end: int | None = None,
+        context: int = 3,
+        *,
+        char_start: int | None = None,
+        char_end: int | None = None,
+    ) -> SourceExcerpt:
         """Cited lines with ``context`` lines around them, from the text the index quoted.
 
         Read from the extraction stored at indexing time, so a PDF citation is
         checked without the PDF, and a file edited since shows what was cited.
+        Only documents in the index are read, by id, never another path. A
+        citation's ``char_start``/``char_end`` mark its quote exactly in the
+        cited lines (``marked``), as the chat page highlights it.
         """
         line_end = line_start if line_end is None else line_end
         sha256 = self._stored.manifest.files.get(source)
@@ -494,6 +507,11 @@ class Bot:
         first = max(1, line_start - context)
         last = min(len(lines), line_end + context)
         offset = sum(len(line) + 1 for line in lines[: line_start - 1])
+        marked = []
+        if char_start is not None or char_end is not None:
+            if char_start is None or char_end is None or not 0 <= char_start < char_end <= len(extraction.text):
+                raise SourceError(f"characters {char_start}-{char_end} are not a span of {source}, which has {len(extraction.text)}")
+            marked = quote_marks(extraction.text, char_start, char_end, line_start, line_end)
         return SourceExcerpt(
             source=source,
             page=page_at(extraction.pages, offset),
@@ -502,6 +520,7 @@ class Bot:
             first_line=first,
             lines=lines[first - 1 : last],
             total_lines=len(lines),
+            marked=marked,
         )
 
     def conversation(self) -> "Conversation":

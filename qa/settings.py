@@ -99,11 +99,22 @@ class Settings(BaseModel):
     )
     slack_workers: int = Field(8, ge=1, le=64, description="Slack questions answered at once (each thread still in order).")
     feedback_log: Path = Field(
-        default_factory=lambda: paths.log_dir() / "feedback.jsonl", description="JSONL file the Slack 👍/👎 votes are appended to."
+        default_factory=lambda: paths.log_dir() / "feedback.jsonl", description="JSONL file the 👍/👎 votes (Slack, the chat page) are appended to."
     )
     log_questions: bool = Field(True, description="Append every question and answer, from every face, to question_log.")
     question_log: Path = Field(
         default_factory=lambda: paths.log_dir() / "questions.sqlite", description="SQLite question log that `qa log` reads."
+    )
+    api_token: str | None = Field(
+        None, repr=False, min_length=16, description="Bearer token `qa serve` asks of every request and the page; none when unset."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call `qa serve` from a browser (comma-separated in QA_CORS_ORIGINS); none when empty.",
+    )
+    max_body_bytes: int = Field(32 * 1024, ge=1024, description="Largest request body `qa serve` reads; larger ones get 413.")
+    rate_limit: int = Field(
+        120, ge=0, description="Requests a minute `qa serve` takes from one client address (bursts up to that many); 0: no limit."
     )
 
     @field_validator("slack_collections", mode="before")
@@ -136,7 +147,7 @@ class Settings(BaseModel):
                 raise ValueError("not a valid URL (no host)")
         return value
 
-    @field_validator("slack_channels", "bridges", "include", "exclude", mode="before")
+    @field_validator("slack_channels", "bridges", "include", "exclude", "cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         """Environment variables are strings, so a list arrives as ``C1,C2`` (or ``none``)."""

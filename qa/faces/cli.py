@@ -372,12 +372,18 @@ def serve(
     reranker: RerankerOption = None,
     config: Config = None,
 ) -> None:
-    """Serve the HTTP API: POST /ask, POST /chat, GET /healthz; OpenAPI docs at /docs."""
+    """Serve the chat page at / and the HTTP API (POST /ask, /chat; GET /source, /healthz); API docs at /docs.
+
+    Set api_token (QA_API_TOKEN) before binding to anything but 127.0.0.1: every request then needs it.
+    """
     from qa.faces.http import create_app, serve as run_server
 
     with user_errors():
         settings = load_settings(config, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, reranker=reranker)
+        if not settings.api_token and host not in ("127.0.0.1", "localhost", "::1"):
+            err.print(f"warning: serving on {host} with no api_token: anyone who reaches it reads the whole collection; set QA_API_TOKEN")
         bot = load_warm_bot(settings)
+        err.print(f"Chat page on http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/ (API docs at /docs)")
         run_server(create_app(bot), host, port)
 
 
@@ -513,7 +519,7 @@ def question_log(
         err.print("no questions logged" + (" match" if search or face else " yet"))
 
 
-feedback_app = typer.Typer(help="Votes from the Slack bot's 👍/👎 buttons.", no_args_is_help=True)
+feedback_app = typer.Typer(help="Votes from the 👍/👎 buttons of the Slack bot and the chat page.", no_args_is_help=True)
 app.add_typer(feedback_app, name="feedback")
 
 

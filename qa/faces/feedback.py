@@ -37,6 +37,7 @@ class Vote(BaseModel):
     user: str | None = None
     channel: str | None = None
     thread_ts: str | None = None
+    face: Literal["slack", "web"] = Field("slack", description="Where the vote was cast; lines written before this field were Slack's.")
 
     @classmethod
     def of(cls, vote: Literal["up", "down"], answer: Answer, history: list[str], **where: str | None) -> "Vote":
@@ -87,7 +88,7 @@ class FeedbackLog:
 
     def read(self) -> list[Vote]:
         if not self.path.is_file():
-            raise QAError(f"no feedback log at {self.path}: votes are written there by the Slack bot (setting feedback_log)")
+            raise QAError(f"no feedback log at {self.path}: votes are written there by the Slack bot and the web page (setting feedback_log)")
         votes = []
         for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), start=1):
             if not line.strip():
