@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import shutil
 import threading
 import time
@@ -25,7 +26,7 @@ from qa.crosslingual.bridge import Bridge, mine_aliases
 from qa.chat import Conversation
 from qa.stages.chunk import CHUNKER, chunk_document
 from qa.stages.embed import Embedder
-from qa.errors import BadIndexError, CorpusError, LLMError, QuestionError, SourceError
+from qa.errors import BadIndexError, CorpusError, DamagedIndexError, LLMError, QuestionError, SourceError
 from qa.excerpt import quote_marks
 from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
 from qa.crosslingual.dictionary_worker import prepare_in_background
@@ -39,6 +40,7 @@ from qa.models import Answer, Chunk, Passage, SourceExcerpt, page_at
 from qa.stages.rerank import Reranker
 from qa.stages.retrieve import Retriever
 from qa.settings import Settings
+from qa.text import has_words, unpaired_surrogate
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +104,19 @@ class IndexStatus:
 
 
 def check_question(question: str) -> str:
+    """The question stripped, or a ``QuestionError`` saying why it cannot be searched; every face applies it."""
+    if not isinstance(question, str):
+        raise QuestionError("the question must be text")
+    bad = unpaired_surrogate(question)
+    if bad is not None:
+        raise QuestionError(f"the question is not valid text (an unpaired surrogate at character {bad + 1}: invalid UTF-8 or UTF-16?)")
     question = question.strip()
     if not question:
         raise QuestionError("the question is empty")
     if len(question) > MAX_QUESTION_CHARS:
         raise QuestionError(f"the question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}")
+    if not has_words(question):
+        raise QuestionError("the question has no words to search (only punctuation, symbols or emoji)")
     return question
 
 
@@ -151,8 +161,12 @@ def _export_query_encoder(settings: Settings, embedder: Embedder | None) -> None
     encoded with sentence-transformers.
     """
     folder = onnx_encoder.export_dir(settings.model)
-    if onnx_encoder.is_exported(folder, settings.model):
+    onnx_encoder.remove_leftovers(folder)
+    damage = onnx_encoder.damage(folder, settings.model)
+    if damage is None:
         return
+    if damage != "missing":
+        log.warning("the ONNX export in %s is damaged (%s); exporting it again", folder, damage)
     try:
         embedder = embedder or Embedder.load(settings.model)
         onnx_encoder.export(embedder.sentence_transformer, settings.model, folder)
@@ -161,15 +175,36 @@ def _export_query_encoder(settings: Settings, embedder: Embedder | None) -> None
 
 
 def _onnx_encoder(model: str) -> onnx_encoder.OnnxEncoder | None:
-    """The machine's ONNX export of the model, if it has a sound one: no torch import, a fraction of the start-up."""
+    """The machine's ONNX export of the model, if it has a sound one: no torch import, a fraction of the start-up.
+
+    Asking checks the export's file sizes only; ``qa index`` hashes it and
+    repairs a damaged one.
+    """
     folder = onnx_encoder.export_dir(model)
-    if not onnx_encoder.is_exported(folder, model):
-        return None
-    try:
-        return onnx_encoder.OnnxEncoder(folder)
-    except Exception as error:  # a damaged export, or onnxruntime gone: still work
-        log.warning("cannot load the ONNX encoder in %s (%s); using sentence-transformers", folder, error)
-        return None
+    damage = onnx_encoder.damage(folder, model, contents=False)
+    if damage is None:
+        try:
+            return onnx_encoder.OnnxEncoder(folder)
+        except Exception as error:  # a damaged export, or onnxruntime gone: still work
+            damage = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if damage != "missing":
+        log.warning("cannot load the ONNX encoder in %s (%s); using sentence-transformers (slower) until qa index repairs it", folder, damage)
+    return None
+
+
+def _capped_counter(count_tokens: Callable[[str], int], max_tokens: int, max_chars: int) -> Callable[[str], int]:
+    """A token counter under which no chunk exceeds ``max_chars``.
+
+    A run of characters the tokenizer reads as one unknown token (an 8 MB line
+    of base64) would otherwise make one chunk of any length. Text past the cap
+    counts as too long without being tokenized, so the chunker cuts it at once.
+    """
+
+    def count(text: str) -> int:
+        floor = math.ceil(len(text) * max_tokens / max_chars)
+        return floor if floor > max_tokens else max(floor, count_tokens(text))
+
+    return count
 
 
 class Bot:
@@ -195,6 +230,11 @@ class Bot:
         self._reranker: Reranker | None = None
         self._loading = threading.Lock()
         self._llm = LLM.from_settings(settings)
+        # Retrieval is CPU-bound and its parts promise no thread safety, so the
+        # threads of a server take turns at it; an LLM call, which may take
+        # up to llm_timeout, is made outside the lock, so one slow answer
+        # never holds up another question.
+        self._searching = threading.RLock()
 
     @classmethod
     def load(
@@ -278,10 +318,16 @@ class Bot:
             started = time.perf_counter()
             manifest = None
             if index_store.exists(index_dir) and not rebuild:
-                manifest = index_store.read_manifest(index_dir)
-                _check_recipe(manifest, settings, index_dir)
+                try:
+                    manifest = index_store.verify(index_dir)
+                except DamagedIndexError as error:
+                    log.warning("%s; rebuilding the whole index", str(error).split("; repair it")[0])
+                else:
+                    _check_recipe(manifest, settings, index_dir)
             store = ingest.ExtractStore(index_dir)
-            corpus = ingest.read_corpus(corpus_dir, settings.include, settings.exclude, store, progress)
+            corpus = ingest.read_corpus(
+                corpus_dir, settings.include, settings.exclude, store, progress, settings.max_file_bytes, settings.max_line_chars
+            )
             if corpus.skipped and settings.strict:
                 raise CorpusError(f"{corpus.skipped_summary()} (--strict), first {corpus.skipped[0]}")
             documents = corpus.documents
@@ -289,7 +335,7 @@ class Bot:
                 raise CorpusError(ingest.no_documents(corpus_dir, corpus))
             skipped = tuple(corpus.skipped)
             changes = index_store.diff(documents, manifest)
-            if manifest is not None and not changes.any:  # the manifest alone says so: nothing else is read
+            if manifest is not None and not changes.any:  # the files are checked, and the manifest says nothing changed
                 _export_query_encoder(settings, None)
                 return IndexReport(len(documents), 0, 0, 0, manifest.chunk_count, 0, time.perf_counter() - started, index_dir, skipped)
             previous = index_store.read(index_dir) if manifest is not None else None
@@ -308,9 +354,10 @@ class Bot:
                 embedder = encoder if isinstance(encoder, Embedder) else None
                 progress("loading model", 1, 1)
                 max_tokens = min(settings.chunk_tokens, encoder.max_tokens - 2)
+                count_tokens = _capped_counter(encoder.count_tokens, max_tokens, settings.max_chunk_chars)
                 for number, document in enumerate(changes.to_embed, start=1):
                     fresh_chunks[document.source] = chunk_document(
-                        document, max_tokens, settings.chunk_overlap_tokens, encoder.count_tokens
+                        document, max_tokens, settings.chunk_overlap_tokens, count_tokens
                     )
                     progress("chunking", number, len(changes.to_embed))
             progress("glossing", 0, 1)
@@ -377,6 +424,29 @@ class Bot:
             skipped=skipped,
         )
 
+    @staticmethod
+    def verify(settings: Settings) -> str:
+        """Check every file of the index against its checksum, that it loads, and the model export; a line saying what was checked.
+
+        Raises the ``BadIndexError`` naming the first damaged file.
+        """
+        index_dir = settings.index_dir
+        index_store.check_folder(index_dir)
+        if not index_store.exists(index_dir):
+            raise BadIndexError(f"no index in {index_dir}: build one with: qa index")
+        manifest = index_store.verify(index_dir)
+        _check_recipe(manifest, settings, index_dir)
+        stored = index_store.read(index_dir)
+        folder = onnx_encoder.export_dir(settings.model)
+        damage = onnx_encoder.damage(folder, settings.model)
+        if damage not in (None, "missing"):
+            raise DamagedIndexError(f"the ONNX export in {folder} is damaged: {damage}; repair it with: qa index --index-dir {index_dir}")
+        export = "its ONNX export intact" if damage is None else "no ONNX export (questions use sentence-transformers)"
+        return (
+            f"Index in {index_dir} verified: {len(manifest.checksums)} files match their checksums, "
+            f"{len(stored.chunks)} chunks of {len(manifest.files)} documents load, {export}"
+        )
+
     def _encode_query(self, question: str) -> np.ndarray:
         if self._encoder is None:
             with self._loading:
@@ -397,7 +467,9 @@ class Bot:
 
     def search(self, question: str, k: int | None = None) -> list[Passage]:
         """The top passages for a question, best first."""
-        return self._retriever.search(check_question(question), k or self.settings.top_k)
+        question = check_question(question)
+        with self._searching:
+            return self._retriever.search(question, k or self.settings.top_k)
 
     def ask(
         self,
@@ -416,7 +488,7 @@ class Bot:
         """
         question = check_question(question)
         turns: list[Answer] = []
-        for earlier in history or []:
+        for earlier in list(history or [])[-self.settings.conversation_turns :]:
             turns.append(earlier if isinstance(earlier, Answer) else self._extractive(check_question(earlier), turns, k, condense=False))
         answer = self._extractive(question, turns, k, condense=True)
         if self._llm is None:
@@ -433,14 +505,15 @@ class Bot:
                 reading = Reading(standalone, standalone)
             except LLMError as error:
                 warnings.append(f"{error}; the follow-up was searched with the conversation's entities")
-        passages = self._retriever.search(reading.search, k or self.settings.top_k)
-        answer = compose(
-            question,
-            self._retriever.query_terms(reading.focus),
-            passages,
-            self.settings.abstain_below,
-            self._retriever.unknown_names(question),
-        )
+        with self._searching:
+            passages = self._retriever.search(reading.search, k or self.settings.top_k)
+            answer = compose(
+                question,
+                self._retriever.query_terms(reading.focus),
+                passages,
+                self.settings.abstain_below,
+                self._retriever.unknown_names(question),
+            )
         searched = None if reading.search == question else reading.search
         return answer.model_copy(update={"searched": searched, "warnings": warnings})
 

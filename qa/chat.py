@@ -28,7 +28,14 @@ class Conversation:
     def ask(self, question: str, on_text: TextSink | None = None) -> Answer:
         """Answer in the light of the earlier turns; ``on_text`` receives an LLM answer as it streams."""
         answer = self._bot.ask(question, history=self.turns, on_text=on_text)
+        # Only the last turns are ever read back (follow-ups look two or four back),
+        # and of the earlier ones only their questions and answers, never their passages
+        # (/sources shows the last turn's): a conversation of any length holds a bounded
+        # number of answers, each a few kilobytes.
+        if self.turns:
+            self.turns[-1] = self.turns[-1].model_copy(update={"passages": []})
         self.turns.append(answer)
+        del self.turns[: -self._bot.settings.conversation_turns]
         return answer
 
     def reset(self) -> None:

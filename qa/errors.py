@@ -18,6 +18,10 @@ class BadIndexError(QAError):
     """The index is missing, corrupted, or was built with other settings."""
 
 
+class DamagedIndexError(BadIndexError):
+    """A file of the index is missing, truncated, changed or unreadable: ``qa index`` rebuilds it."""
+
+
 class ModelError(QAError):
     """The embedding model cannot be loaded."""
 

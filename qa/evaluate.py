@@ -55,8 +55,14 @@ class CaseResult(BaseModel):
 def load_golden(path: Path) -> list[GoldenCase]:
     if not path.is_file():
         raise QAError(f"golden file {path} not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise QAError(f"golden file {path} is not UTF-8 (bad byte at offset {err.start}); convert it, e.g. iconv -f LATIN1 -t UTF-8") from None
+    except OSError as err:
+        raise QAError(f"golden file {path} cannot be read: {err.strerror or err}") from None
     cases = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -64,6 +70,8 @@ def load_golden(path: Path) -> list[GoldenCase]:
         except (ValueError, ValidationError) as err:
             reason = str(err).splitlines()[-1 if isinstance(err, ValidationError) else 0].strip()
             raise QAError(f"{path}:{number}: not a golden case ({reason})") from None
+        except RecursionError:
+            raise QAError(f"{path}:{number}: not a golden case (nested too deeply)") from None
     if not cases:
         raise QAError(f"golden file {path} has no cases")
     return cases

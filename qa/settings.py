@@ -15,11 +15,13 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from qa import paths
 from qa.errors import SettingsError
+from qa.secrets import redact_url
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 CONFIG_FILE = "qa.toml"
@@ -66,13 +68,25 @@ class Settings(BaseModel):
     )
     llm_model: str | None = Field(None, description="Chat model name on that server.")
     llm_api_key: str | None = Field(None, repr=False, description="Bearer token, if the server wants one.")
-    llm_timeout: float = Field(30.0, gt=0, description="Seconds an LLM answer may take before the extractive one is shown.")
+    llm_timeout: float = Field(30.0, gt=0, description="Seconds an LLM answer may take, in all, before the extractive one is shown.")
     chat_history_file: Path = Field(
         default_factory=lambda: paths.state_dir() / "chat_history", description="Where `qa chat` keeps its input history."
     )
     prompts_dir: Path | None = Field(None, description="Folder with system.md, answer.md, condense.md [default: the bundled prompts/].")
     conversations: int = Field(
         1000, ge=1, description="Conversations (Slack threads, HTTP chats) kept in memory; the least recent is dropped."
+    )
+    conversation_turns: int = Field(
+        20, ge=1, le=1000, description="Turns a conversation remembers; older ones are forgotten (follow-ups read the last few)."
+    )
+    max_file_bytes: int = Field(
+        50 * 1024 * 1024, ge=1, description="Corpus files larger than this are skipped with a warning."
+    )
+    max_line_chars: int = Field(
+        100_000, ge=1, description="Corpus files with a line longer than this (minified or binary-like text) are skipped with a warning."
+    )
+    max_chunk_chars: int = Field(
+        4000, ge=100, description="A chunk never holds more characters than this, however few tokens they make."
     )
     slack_channels: list[str] = Field(
         default_factory=list,
@@ -112,6 +126,25 @@ class Settings(BaseModel):
             if any("=" not in pair for pair in pairs):
                 raise ValueError("expected CHANNEL=INDEX_DIR pairs separated by commas")
             return dict(pair.split("=", 1) for pair in pairs)
+        return value
+
+    def __repr_args__(self):
+        """A password in the LLM URL never reaches a repr (a log line, a traceback's locals)."""
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "llm_base_url" and value else value
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _parseable_url(cls, value: str | None) -> str | None:
+        """A URL that fails to parse would otherwise fail only at the first question, as a traceback."""
+        if value is not None:
+            try:
+                parts = urlsplit(value)
+                parts.port  # noqa: B018 - raises on a port that is not a number
+            except ValueError as error:
+                raise ValueError(f"not a valid URL ({error})") from None
+            if not parts.hostname:
+                raise ValueError("not a valid URL (no host)")
         return value
 
     @field_validator("slack_channels", "bridges", "include", "exclude", "cors_origins", mode="before")
@@ -166,9 +199,14 @@ def _read_config_file(explicit: Path | None) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise SettingsError(f"config file {path} is not valid TOML: {err}") from None
+    except RecursionError:
+        raise SettingsError(f"config file {path} is nested too deeply to be a qa config") from None
     except OSError as err:
-        raise SettingsError(f"cannot read config file {path}: {err.strerror}") from None
-    return _anchored(data.get("qa", data), path.resolve().parent)
+        raise SettingsError(f"config file {path} cannot be read: {err.strerror or err}") from None
+    values = data.get("qa", data)
+    if not isinstance(values, dict):
+        raise SettingsError(f"config file {path}: 'qa' must be a table of settings ([qa]), not {type(values).__name__}")
+    return _anchored(values, path.resolve().parent)
 
 
 def _anchored(values: dict[str, Any], base: Path) -> dict[str, Any]:
@@ -183,11 +221,19 @@ def _anchored(values: dict[str, Any], base: Path) -> dict[str, Any]:
             values[name] = anchor(values[name])
     for name in _MAYBE_PATHS:
         value = values.get(name)
-        if isinstance(value, str) and value and (base / value).exists():
+        if isinstance(value, str) and value and _exists(base / value):
             values[name] = str(base / value)
     if isinstance(values.get("slack_collections"), dict):
         values["slack_collections"] = {channel: anchor(folder) for channel, folder in values["slack_collections"].items()}
     return values
+
+
+def _exists(path: Path) -> bool:
+    """``path.exists()``, False for a name no file can have (a NUL byte in a config value)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def _read_environment(fields: dict[str, Any]) -> dict[str, Any]:

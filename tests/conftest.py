@@ -196,6 +196,7 @@ class Scripted:
     text: str = ""
     status: int = 200
     delay: float = 0.0
+    drip: float = 0.0  # seconds between bytes: a server that answers a byte at a time
     chunks: list[str] | None = None  # stream in these pieces; default: word by word
     raw_events: list[str] | None = None  # stream these ``data:`` payloads as they are
 
@@ -224,7 +225,7 @@ def fake_llm() -> Iterator[FakeLLM]:
             request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             request["authorization"] = self.headers.get("Authorization")
             fake.requests.append(request)
-            scripted = fake.reply(request)
+            scripted = self._scripted = fake.reply(request)
             time.sleep(scripted.delay)
             try:
                 self._answer(request, scripted)
@@ -245,7 +246,13 @@ def fake_llm() -> Iterator[FakeLLM]:
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if not self._scripted.drip:
+                self.wfile.write(body)
+                return
+            for byte in body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(self._scripted.drip)
 
         def _stream(self, scripted: Scripted) -> None:
             self.send_response(200)
@@ -256,6 +263,7 @@ def fake_llm() -> Iterator[FakeLLM]:
             for event in events:
                 self.wfile.write(f"data: {event}\n\n".encode())
                 self.wfile.flush()
+                time.sleep(scripted.drip)
             self.wfile.write(b"data: [DONE]\n\n")
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

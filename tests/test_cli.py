@@ -107,7 +107,7 @@ class TestBadInput:
         data = json.loads(manifest.read_text())
         data["format_version"] = 999
         manifest.write_text(json.dumps(data))
-        self.assert_one_line_error(qa("ask", HEADLINE, "--index-dir", foreign), "qa index --rebuild")
+        self.assert_one_line_error(qa("ask", HEADLINE, "--index-dir", foreign), "repair it with: qa index")
 
     def test_run_other_model_refused(self, seed_settings):
         result = qa("ask", HEADLINE, "--index-dir", seed_settings.index_dir, "--model", "some/other-model")

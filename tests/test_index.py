@@ -105,13 +105,15 @@ class TestManifest:
             Bot.index(other)
         assert Bot.index(other, rebuild=True).chunks > 0
 
-    def test_run_missing_part_is_corruption(self, settings):
+    def test_run_missing_part_is_damage_that_qa_index_repairs(self, settings):
         Bot.index(settings)
         generation = settings.index_dir / (settings.index_dir / "CURRENT").read_text().strip()
         vectors = generation / index_store.VECTORS
         vectors.write_bytes(vectors.read_bytes()[:-4])
-        with pytest.raises(BadIndexError, match="corrupted"):
+        with pytest.raises(BadIndexError, match="damaged"):
             index_store.read(settings.index_dir)
+        report = Bot.index(settings)
+        assert report.embedded > 0 and len(index_store.read(settings.index_dir).chunks) == report.chunks
 
 
 def _clustered_vectors(count: int, dimension: int, seed: int = 0) -> np.ndarray:

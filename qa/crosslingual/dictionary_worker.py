@@ -89,8 +89,14 @@ def _folder_locked() -> Path:
     global _FOLDER
     if _FOLDER is None:
         _FOLDER = Path(tempfile.mkdtemp(prefix="qa-dictionaries-"))
-        atexit.register(shutil.rmtree, _FOLDER, True)
+        atexit.register(remove_folder)
     return _FOLDER
+
+
+def remove_folder() -> None:
+    """Remove this process's request folder; called at exit, and by the CLI, which exits without atexit."""
+    if _FOLDER is not None:
+        shutil.rmtree(_FOLDER, ignore_errors=True)
 
 
 def _send(request: str) -> None:

@@ -21,16 +21,16 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from qa.bot import Bot, Progress
 from qa.errors import QAError, SettingsError, SourceError
 from qa.evaluate import load_golden, misses, summarise
-from qa.faces.repl import Repl, ask_and_print
+from qa.faces.repl import Repl, ask_and_print, escape
 from qa.models import page_word
 from qa.questionlog import QuestionLog
 from qa.settings import Settings
+from qa.text import neutralise, one_line
 
 app = typer.Typer(
     help="Answer questions from your documents, citing the exact file and lines.",
@@ -66,7 +66,14 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except QAError as error:
-        err.print(f"[red]error:[/red] {escape(str(error))}")
+        err.print(f"[red]error:[/red] {escape(one_line(str(error)))}")
+        raise typer.Exit(1) from None
+    except OSError as error:  # the machine's, not a bug: a full disk, a permission, a file gone
+        where = f" ({error.filename})" if error.filename else ""
+        err.print(f"[red]error:[/red] {escape(one_line(error.strerror or str(error)))}{escape(one_line(where))}")
+        raise typer.Exit(1) from None
+    except RecursionError:
+        err.print("[red]error:[/red] the input is nested too deeply to read")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err.print("interrupted")
@@ -119,6 +126,17 @@ def main(
     ] = False,
 ) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_printable)
+
+
+def _printable(record: logging.LogRecord) -> bool:
+    """Log lines quote file names and documents: their escape sequences must not reach the terminal."""
+    message = record.getMessage()
+    cleaned = neutralise(message)
+    if cleaned != message:
+        record.msg, record.args = cleaned, None
+    return True
 
 
 @app.command()
@@ -135,9 +153,13 @@ def index(
         Optional[list[str]], typer.Option("--exclude", metavar="GLOB", help="Leave out files matching this glob (repeatable), e.g. 'drafts/'", show_default=False)
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail if any file is skipped (unreadable, encrypted, unknown format).")] = False,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Check every index file against its checksum, and the model export; change nothing.")
+    ] = False,
     config: Config = None,
 ) -> None:
-    """Build or update the index; only new or changed files are read and embedded. The folder is DIR or --corpus.
+    """Build or update the index; only new or changed files are read and embedded, and a damaged index is rebuilt.
+    The folder is DIR or --corpus.
 
     Reads .txt, .md, .csv, .tsv, .pdf (OCR with Tesseract for scans), .html, .docx, .pptx, .xlsx, .epub
     and .eml. Hidden files, and files that .gitignore or .qaignore name, are left out; every other file
@@ -155,9 +177,12 @@ def index(
             exclude=exclude or None,
             strict=strict or None,
         )
+        if verify:
+            err.print(escape(Bot.verify(settings)))
+            return
         with progress_bar() as progress:
             report = Bot.index(settings, rebuild=rebuild, progress=progress, notify=lambda line: err.print(escape(line)))
-        err.print(report.summary())
+        err.print(escape(report.summary()))
     global _done
     _done = True
 
@@ -542,6 +567,9 @@ def run() -> None:
             raise
         sys.stdout.flush()
         sys.stderr.flush()
+        worker = sys.modules.get("qa.crosslingual.dictionary_worker")
+        if worker is not None:  # atexit does not run under os._exit: its temporary folder goes now
+            worker.remove_folder()
         os._exit(done.code if isinstance(done.code, int) else 0)
 
 

@@ -11,6 +11,7 @@ beyond loopback when ``api_token`` is set (see ``TokenGate``).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import html
@@ -314,9 +315,6 @@ def create_app(bot: Bot) -> FastAPI:
     answered: LRU[str, _Answered] = LRU(settings.conversations)
     feedback = FeedbackLog(settings.feedback_log)
     questions = QuestionLog.from_settings(settings)
-    # The Bot promises no thread safety and retrieval is CPU-bound, so
-    # FastAPI's worker threads take turns.
-    asking = threading.Lock()
 
     @api.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -365,16 +363,16 @@ def create_app(bot: Bot) -> FastAPI:
     @api.post("/ask", response_model=Answer, summary="Answer one question, with citations")
     def ask(request: AskRequest) -> Answer:
         """The same object as ``qa ask --json``."""
-        with asking:
-            return questions.asked("http", bot.ask, request.question, k=request.k)
+        # The Bot takes its own turns at retrieval and makes LLM calls outside them,
+        # so a slow LLM answer holds up no other request.
+        return questions.asked("http", bot.ask, request.question, k=request.k)
 
     @api.post("/chat", response_model=Answer, summary="Answer a question in a conversation")
     def chat(request: ChatRequest) -> Answer:
         """Follow-ups are read against the conversation's earlier questions; the least recently used conversations are forgotten."""
         conversation = conversations.get_or_create(request.conversation_id, bot.conversation)
-        with asking:
-            history = [turn.question for turn in conversation.turns]
-            return questions.asked("http", conversation.ask, request.question, history=history)
+        history = [turn.question for turn in conversation.turns]
+        return questions.asked("http", conversation.ask, request.question, history=history)
 
     @api.post(
         "/chat/stream",
@@ -393,12 +391,11 @@ def create_app(bot: Bot) -> FastAPI:
         def work() -> None:
             try:
                 answer_id = uuid.uuid4().hex  # the question log's entry id too, so a vote counts there as well
-                with asking:
-                    history = [turn.question for turn in conversation.turns]
-                    answer = questions.asked(
-                        "http", conversation.ask, request.question, history=history, entry_id=answer_id,
-                        on_text=lambda text: events.put(_event("text", {"text": text})),
-                    )
+                history = [turn.question for turn in conversation.turns]
+                answer = questions.asked(
+                    "http", conversation.ask, request.question, history=history, entry_id=answer_id,
+                    on_text=lambda text: events.put(_event("text", {"text": text})),
+                )
                 answered.put(answer_id, _Answered(answer, history))
                 events.put(_event("answer", {"answer_id": answer_id, "answer": answer.model_dump(mode="json")}))
             except QAError as error:
@@ -461,8 +458,62 @@ def create_app(bot: Bot) -> FastAPI:
     return api
 
 
-def serve(app: ASGIApp, host: str, port: int) -> None:
+# Seconds a client has to send a whole request, headers and body, once it has
+# connected or its last answer was sent; a slower one is disconnected.
+REQUEST_READ_SECONDS = 10.0
+
+
+def slow_client_limit(seconds: float) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP/1.1 protocol, but a request not wholly received within ``seconds`` closes the connection.
+
+    uvicorn times out idle keep-alive connections only: a client that sends
+    its headers or body a byte at a time would hold a connection (and a file
+    descriptor) for as long as it liked, and enough of them exhaust the server.
+    """
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    received = (h11.DONE, h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
+
+    class SlowClientLimit(H11Protocol):
+        _reading: asyncio.TimerHandle | None = None
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._reading = self.loop.call_later(seconds, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self._reading is not None:
+                self._reading.cancel()
+                self._reading = None
+
+        def _too_slow(self) -> None:
+            self._reading = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            if self.conn.their_state in received:
+                self._disarm()
+
+        def on_response_complete(self) -> None:
+            self._arm()  # the next request on this connection has as long as the first
+            super().on_response_complete()
+
+    return SlowClientLimit
+
+
+def serve(app: ASGIApp, host: str, port: int, read_timeout: float = REQUEST_READ_SECONDS) -> None:
     """Run until interrupted; uvicorn's own access log goes to stderr."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False, http=slow_client_limit(read_timeout))

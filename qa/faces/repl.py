@@ -13,12 +13,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _markup_escape
 
 from qa.chat import Conversation
 from qa.errors import QAError
 from qa.models import Answer, Citation, Passage, page_word
 from qa.questionlog import QuestionLog
+from qa.text import neutralise, one_line
+
+
+def escape(text: str) -> str:
+    """Text from documents, file names or a model, safe to print: no rich markup, no terminal escape sequences."""
+    return _markup_escape(neutralise(text))
 
 Ask = Callable[..., Answer]  # (question, on_text=...) -> Answer, as Bot.ask and Conversation.ask
 
@@ -37,7 +43,7 @@ def print_answer(out: Console, answer: Answer, streamed: bool = False) -> None:
     if answer.citations:
         out.print()
         for number, citation in enumerate(answer.citations, start=1):
-            out.print(f"[bold][{number}][/bold] [cyan]{escape(citation.label)}[/cyan]  «{marked(citation)}»")
+            out.print(f"[bold][{number}][/bold] [cyan]{escape(one_line(citation.label))}[/cyan]  «{marked(citation)}»")
     elif answer.passages:
         out.print()
         for passage in answer.passages[:3]:
@@ -48,7 +54,7 @@ def print_answer(out: Console, answer: Answer, streamed: bool = False) -> None:
 def span_label(passage: Passage) -> str:
     """``file:12-14``, and the page (slide, sheet) of a converted file: ``handbook.pdf:57-60 (page 3)``."""
     where = f" ({page_word(passage.source)} {passage.page})" if passage.page is not None else ""
-    return f"{passage.source}:{passage.line_start}-{passage.line_end}{where}"
+    return one_line(f"{passage.source}:{passage.line_start}-{passage.line_end}{where}")
 
 
 def marked(citation: Citation) -> str:

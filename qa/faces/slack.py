@@ -63,6 +63,7 @@ ANSWERS_REMEMBERED = 5000
 
 APOLOGY = "Sorry, something went wrong while I was answering. The error is logged; please try again in a moment."
 HELP = "Ask me a question about the documents, e.g. _What did NIST sign with Korea?_"
+ALREADY_VOTED = "You have rated that answer already; thanks."
 EXPIRED_VOTE = "That answer is too old to rate (the bot restarted since). Ask again and rate the new answer."
 EXPIRED_SHARE = "That answer is too old to share (the bot restarted since). Ask again with /qa and share the new answer."
 NOT_HERE = "I don't answer in this channel; ask me in one of the channels I serve, or in a direct message."
@@ -328,6 +329,7 @@ class SlackBot:
     stream_interval: float = STREAM_INTERVAL
     seen: LRU[str, None] = field(default_factory=lambda: LRU(EVENTS_REMEMBERED))
     answered: LRU[str, Answered] = field(default_factory=lambda: LRU(ANSWERS_REMEMBERED))
+    votes: LRU[str, None] = field(default_factory=lambda: LRU(ANSWERS_REMEMBERED))
 
     @classmethod
     def create(cls, bot: Bot, web: SlackWeb, settings: Settings, collections: dict[str, Bot] | None = None) -> "SlackBot":
@@ -474,6 +476,10 @@ class SlackBot:
         answered = self.answered.get(answer_id)
         if answered is None:
             self.web.chat_postEphemeral(channel=channel, user=user, text=EXPIRED_VOTE)
+            return
+        # One vote per person per answer: a second click (or a replayed action) is not logged again.
+        if not self.votes.claim(f"{answer_id}:{user}"):
+            self.web.chat_postEphemeral(channel=channel, user=user, text=ALREADY_VOTED)
             return
         self.feedback.append(
             Vote.of(vote, answered.answer, answered.history, user=user, channel=channel, thread_ts=answered.thread_ts)

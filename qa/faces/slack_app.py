@@ -114,6 +114,11 @@ def http_server(app: App) -> FastAPI:
 
     @server.post(EVENTS_PATH)
     async def events(request: Request) -> Response:
+        timestamp = request.headers.get("x-slack-request-timestamp", "")
+        if not (timestamp.isascii() and timestamp.isdigit()):
+            # Bolt parses the timestamp with int() before checking the signature, and
+            # answers a non-number with a 500 and a traceback; it is simply unsigned.
+            return Response('{"detail": "missing or malformed X-Slack-Request-Timestamp"}', status_code=401, media_type="application/json")
         body = await request.body()
         response: BoltResponse = await run_in_threadpool(app.dispatch, to_bolt_request(request, body))
         return to_starlette_response(response)

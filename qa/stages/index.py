@@ -22,6 +22,11 @@ never changes: a changed file's old chunks are deleted, its new ones appended
 with fresh ids, so one changed file rewrites its own rows and postings and
 nothing else. The holes removed chunks leave are skipped by every search and
 reclaimed when they outnumber the live chunks.
+
+The manifest records the size and SHA-256 of every other file of its
+generation; ``read`` checks them before trusting any (``checksums.py``), so
+a damaged or partial index is refused naming the file, and ``qa index``
+repairs it.
 """
 
 from __future__ import annotations
@@ -44,9 +49,10 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from qa.checksums import FileSum, first_problem, folder_sums
 from qa.crosslingual.gloss import GlossedWord
 from qa.crosslingual.lexicon import merge_lexicons
-from qa.errors import BadIndexError
+from qa.errors import BadIndexError, DamagedIndexError
 from qa.models import Chunk, Document
 from qa.stages.lexical import index_terms
 
@@ -110,6 +116,7 @@ class Manifest(BaseModel):
     rows: int  # chunk ids handed out, holes included: rows of vectors.f32
     dense: str  # flat, ivf or hnsw
     built_at: str
+    checksums: dict[str, FileSum] = {}  # every other file of the generation -> its size and hash
 
 
 @dataclass(frozen=True)
@@ -155,7 +162,7 @@ class StoredIndex:
             self.lengths = np.load(generation / LENGTHS)
             size = (generation / VECTORS).stat().st_size
             if len(self.lengths) != manifest.rows or size != manifest.rows * manifest.dimension * 4:
-                raise BadIndexError(f"index in {index_dir} is corrupted (its parts disagree in size); {_rebuild_hint(index_dir)}")
+                raise DamagedIndexError(f"index in {index_dir} is damaged (its parts disagree in size); {_repair_hint(index_dir)}")
             self.rows = (
                 np.memmap(generation / VECTORS, dtype=np.float32, mode="r", shape=(manifest.rows, manifest.dimension))
                 if manifest.rows
@@ -165,7 +172,7 @@ class StoredIndex:
             self._db.execute("SELECT 1 FROM chunks LIMIT 1").fetchall()
             self.dense_index = _read_dense(generation) if manifest.dense != "flat" else None
         except (OSError, ValueError, sqlite3.Error, RuntimeError) as err:
-            raise BadIndexError(f"index in {index_dir} is corrupted ({_reason(err)}); {_rebuild_hint(index_dir)}") from None
+            raise DamagedIndexError(f"index in {index_dir} is damaged ({_reason(err)}); {_repair_hint(index_dir)}") from None
         self.live = self.lengths >= 0
         self._lock = threading.Lock()
         self.aliases = _Lookup(self._aliases)
@@ -176,7 +183,7 @@ class StoredIndex:
             with self._lock:
                 return self._db.execute(sql, tuple(parameters)).fetchall()
         except sqlite3.Error as err:
-            raise BadIndexError(f"index in {self._index_dir} is corrupted ({_reason(err)}); {_rebuild_hint(self._index_dir)}") from None
+            raise DamagedIndexError(f"index in {self._index_dir} is damaged ({_reason(err)}); {_repair_hint(self._index_dir)}") from None
 
     def postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
         """The ids of the chunks that hold ``term`` (ascending) and how often each holds it."""
@@ -195,7 +202,7 @@ class StoredIndex:
                 rows[row[0]] = _chunk_of(row)
         missing = [i for i in ids if i not in rows]
         if missing:
-            raise BadIndexError(f"index in {self._index_dir} is corrupted (no chunk {missing[0]}); {_rebuild_hint(self._index_dir)}")
+            raise DamagedIndexError(f"index in {self._index_dir} is damaged (no chunk {missing[0]}); {_repair_hint(self._index_dir)}")
         return [rows[i] for i in ids]
 
     def each_chunk(self) -> Iterator[tuple[int, Chunk, list[GlossedWord]]]:
@@ -256,8 +263,14 @@ def exists(index_dir: Path) -> bool:
     return (index_dir / CURRENT).is_file()
 
 
-def _rebuild_hint(index_dir: Path) -> str:
-    return f"rebuild it with: qa index --rebuild --index-dir {index_dir}"
+def check_folder(index_dir: Path) -> None:
+    """Refuse an index path that names a file, before anything tries to make folders under it."""
+    if index_dir.exists() and not index_dir.is_dir():
+        raise BadIndexError(f"index path {index_dir} is a file, not a folder; choose another with --index-dir")
+
+
+def _repair_hint(index_dir: Path) -> str:
+    return f"repair it with: qa index --index-dir {index_dir}"
 
 
 def _live_generation(index_dir: Path) -> Path:
@@ -266,7 +279,7 @@ def _live_generation(index_dir: Path) -> Path:
     except FileNotFoundError:
         raise BadIndexError(f"no index in {index_dir}: build one with: qa index") from None
     except (OSError, UnicodeDecodeError) as err:
-        raise BadIndexError(f"index in {index_dir} is unreadable ({err}); {_rebuild_hint(index_dir)}") from None
+        raise DamagedIndexError(f"index in {index_dir} is unreadable ({_reason(err)}); {_repair_hint(index_dir)}") from None
 
 
 def read_manifest(index_dir: Path) -> Manifest:
@@ -277,23 +290,49 @@ def read_manifest(index_dir: Path) -> Manifest:
 def _manifest_of(generation: Path, index_dir: Path) -> Manifest:
     try:
         raw_manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise BadIndexError(f"index in {index_dir} is corrupted ({_reason(err)}); {_rebuild_hint(index_dir)}") from None
+    except (OSError, ValueError, RecursionError) as err:
+        raise DamagedIndexError(f"index in {index_dir} is damaged: {MANIFEST} is unreadable ({_reason(err)}); {_repair_hint(index_dir)}") from None
     if not isinstance(raw_manifest, dict) or raw_manifest.get("format_version") != FORMAT_VERSION:
         found = raw_manifest.get("format_version") if isinstance(raw_manifest, dict) else None
-        raise BadIndexError(
-            f"index in {index_dir} has format {found!r}, this qa reads format {FORMAT_VERSION}; {_rebuild_hint(index_dir)}"
+        raise DamagedIndexError(
+            f"index in {index_dir} has format {found!r}, this qa reads format {FORMAT_VERSION}; {_repair_hint(index_dir)}"
         )
     try:
-        return Manifest.model_validate(raw_manifest)
+        manifest = Manifest.model_validate(raw_manifest)
     except ValidationError as err:
-        raise BadIndexError(f"index in {index_dir} is corrupted ({_reason(err)}); {_rebuild_hint(index_dir)}") from None
+        raise DamagedIndexError(f"index in {index_dir} is damaged: {MANIFEST} is invalid ({_reason(err)}); {_repair_hint(index_dir)}") from None
+    if not manifest.checksums:
+        raise DamagedIndexError(f"index in {index_dir} is damaged: {MANIFEST} lists no files; {_repair_hint(index_dir)}")
+    return manifest
+
+
+def verify(index_dir: Path, contents: bool = True) -> Manifest:
+    """The live generation's manifest, once every file it lists is there with its size (and, with ``contents``, its hash)."""
+    generation = _live_generation(index_dir)
+    manifest = _manifest_of(generation, index_dir)
+    _check_files(generation, manifest, index_dir, contents)
+    return manifest
+
+
+# Opening an index hashes its files up to this size and checks the sizes of the
+# rest: a flipped byte in a small collection's vectors is caught on every ask,
+# while a 100,000-chunk index opens without reading hundreds of megabytes.
+# ``qa index`` and ``qa index --verify`` hash everything.
+HASHED_ON_OPEN = 32 * 1024 * 1024
+
+
+def _check_files(generation: Path, manifest: Manifest, index_dir: Path, contents: bool | int = True) -> None:
+    problem = first_problem(generation, manifest.checksums, contents)
+    if problem:
+        raise DamagedIndexError(f"index in {index_dir} is damaged: {problem}; {_repair_hint(index_dir)}")
 
 
 def read(index_dir: Path) -> StoredIndex:
     """Open the live generation; a damaged or foreign index is refused, never guessed at."""
     generation = _live_generation(index_dir)  # read once: a build may switch generations meanwhile
-    return StoredIndex(generation, _manifest_of(generation, index_dir), index_dir)
+    manifest = _manifest_of(generation, index_dir)
+    _check_files(generation, manifest, index_dir, contents=HASHED_ON_OPEN)
+    return StoredIndex(generation, manifest, index_dir)
 
 
 def _reason(err: Exception) -> str:
@@ -456,12 +495,16 @@ def write(
     staging.mkdir()
     try:
         manifest = _build(staging, previous, documents, list(drop), fresh, dictionary, manifest_fields, ann)
+        manifest = manifest.model_copy(update={"checksums": folder_sums(staging, skip=(MANIFEST,))})
         _write_file(staging / MANIFEST, manifest.model_dump_json(indent=2))
         os.replace(staging, index_dir / name)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    previous_name = (index_dir / CURRENT).read_text(encoding="utf-8").strip() if (index_dir / CURRENT).is_file() else None
+    try:
+        previous_name: str | None = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):  # none yet, or a damaged one this build replaces
+        previous_name = None
     _write_file(index_dir / f".{CURRENT}.tmp", name + "\n")
     os.replace(index_dir / f".{CURRENT}.tmp", index_dir / CURRENT)
     _fsync_dir(index_dir)
@@ -648,6 +691,11 @@ def _write_file(path: Path, content: str) -> None:
         os.fsync(handle.fileno())
 
 
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         descriptor = os.open(path, os.O_RDONLY)
@@ -663,7 +711,11 @@ def build_lock(index_dir: Path, on_wait: Callable[[str], None] | None = None) ->
 
     The holder writes its process id into the lock file, so the one waiting can name it.
     """
-    index_dir.mkdir(parents=True, exist_ok=True)
+    check_folder(index_dir)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BadIndexError(f"cannot make the index folder {index_dir}: {error.strerror or error}") from None
     descriptor = os.open(index_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:

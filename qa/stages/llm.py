@@ -8,15 +8,19 @@ them, and whenever the model fails, times out or cites nothing real the
 extractive answer stands instead, so turning an LLM on can never make the bot
 answer without evidence.
 
-Passages reach the model as quoted data inside ``<passages>``, with anything in
-a document that could close that block neutralised, and the system prompt
-tells the model that instructions found in documents are content, not orders.
+Passages reach the model as quoted data inside ``<passages>``, with every
+angle bracket (and look-alike) of a document, its file name or the question
+turned into ‹ ›, so nothing they hold can close that block, and the system
+prompt tells the model that instructions found in documents are content, not
+orders.
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -31,7 +35,9 @@ from qa.errors import LLMError, SettingsError
 from qa.crosslingual.language import detect
 from qa.stages.lexical import analyze
 from qa.models import Answer, Citation, Passage
+from qa.secrets import redact, split_credentials
 from qa.settings import Settings
+from qa.text import attribute, fence
 
 # Where the editable prompt files ship; ``prompts_dir`` points elsewhere.
 BUNDLED_PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
@@ -43,8 +49,6 @@ LANGUAGE_NAMES = {"en": "English", "de": "German", "zh": "Chinese", "ko": "Korea
 _MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 # A held-back "[..." longer than this is plainly not a marker.
 _MAX_MARKER = 16
-# Tags that would let a document close or reopen the quoted-data block.
-_DATA_TAG = re.compile(r"</?\s*(passages?|conversation)\b[^>]*>", re.IGNORECASE)
 
 # Earlier turns shown to the model when it condenses a follow-up.
 TURNS_CONDENSED = 4
@@ -74,17 +78,23 @@ class Prompts:
 
 
 class ChatClient:
-    """Chat completions, whole or streamed; every failure becomes an ``LLMError``."""
+    """Chat completions, whole or streamed; every failure becomes an ``LLMError``.
+
+    A password in the base URL is sent as basic auth and never kept in the URL
+    that messages and httpx's logs show; the API key goes in a header only.
+    """
 
     def __init__(self, base_url: str, model: str, api_key: str | None, timeout: float):
-        self.url = base_url.rstrip("/") + "/chat/completions"
+        bare_url, credentials = split_credentials(base_url)
+        self.url = bare_url.rstrip("/") + "/chat/completions"
         self.model = model
         self.timeout = timeout
+        self._secrets = [api_key, *(credentials or ())]
         import httpx  # only when an LLM is configured: no asker without one pays for the import
 
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # trust_env=False: a proxy variable must never route documents elsewhere.
-        self._http = httpx.Client(timeout=timeout, headers=headers, trust_env=False)
+        self._http = httpx.Client(timeout=timeout, headers=headers, trust_env=False, auth=credentials)
 
     def complete(self, messages: list[Message]) -> str:
         return "".join(self._request(messages, stream=False))
@@ -94,21 +104,60 @@ class ChatClient:
         return self._request(messages, stream=True)
 
     def _request(self, messages: list[Message], stream: bool) -> Iterator[str]:
+        """Deltas from a worker thread, waited for no longer than the deadline.
+
+        httpx's timeouts bound each connect and each read, so a server that
+        answers a byte at a time, or sends its headers slowly, could hold a
+        request for many times ``timeout``. The request runs on its own thread
+        instead and this generator waits for it until ``timeout`` has passed
+        since the call, then gives up; the thread ends by itself at its next
+        read (it checks the same deadline) or its read timeout.
+        """
+        deadline = time.monotonic() + self.timeout
+        pieces: queue.Queue[tuple[str, object]] = queue.Queue()
+        abandoned = threading.Event()
+
+        def produce() -> None:
+            try:
+                for delta in self._deltas(messages, stream, deadline, abandoned):
+                    pieces.put(("text", delta))
+                pieces.put(("end", None))
+            except BaseException as error:  # handed to the caller's thread, raised there
+                pieces.put(("error", error))
+
+        threading.Thread(target=produce, name="qa-llm-request", daemon=True).start()
+        try:
+            while True:
+                try:
+                    kind, value = pieces.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    raise self._timed_out() from None
+                if kind == "end":
+                    return
+                if kind == "error":
+                    raise value  # type: ignore[misc]
+                yield value  # type: ignore[misc]
+        finally:
+            abandoned.set()
+
+    def _deltas(self, messages: list[Message], stream: bool, deadline: float, abandoned: threading.Event) -> Iterator[str]:
         import httpx
 
-        # The timeout bounds the whole answer, not only each read, so a server
-        # that drips tokens forever still falls back in time.
-        deadline = time.monotonic() + self.timeout
         payload = {"model": self.model, "messages": messages, "stream": stream, "temperature": 0}
         try:
             with self._http.stream("POST", self.url, json=payload) as response:
                 self._check_status(response)
                 if not stream:
-                    yield self._content(response.read())
+                    body = bytearray()
+                    for part in response.iter_bytes():
+                        if abandoned.is_set() or time.monotonic() > deadline:
+                            raise self._timed_out()
+                        body += part
+                    yield self._content(bytes(body))
                     return
                 for line in response.iter_lines():
-                    if time.monotonic() > deadline:
-                        raise httpx.ReadTimeout("deadline passed")
+                    if abandoned.is_set() or time.monotonic() > deadline:
+                        raise self._timed_out()
                     if not line.startswith("data:"):
                         continue
                     data = line[5:].strip()
@@ -118,21 +167,28 @@ class ChatClient:
                     if delta:
                         yield delta
         except httpx.TimeoutException:
-            raise LLMError(f"the LLM server at {self.url} did not answer within {self.timeout:g}s") from None
+            raise self._timed_out() from None
         except httpx.HTTPError as error:
-            raise LLMError(f"cannot reach the LLM server at {self.url}: {error}") from None
+            raise self._error(f"cannot reach the LLM server at {self.url}: {error}") from None
+
+    def _timed_out(self) -> LLMError:
+        return LLMError(f"the LLM server at {self.url} did not answer within {self.timeout:g}s")
+
+    def _error(self, message: str) -> LLMError:
+        """An ``LLMError`` whose message quotes no secret, whatever the server or httpx put in it."""
+        return LLMError(" ".join(redact(message, self._secrets).split()))
 
     def _content(self, body: bytes) -> str:
         try:
             return json.loads(body)["choices"][0]["message"]["content"] or ""
         except (ValueError, KeyError, IndexError, TypeError):
-            raise LLMError(f"the LLM server at {self.url} sent a reply that is not a chat completion") from None
+            raise self._error(f"the LLM server at {self.url} sent a reply that is not a chat completion") from None
 
     def _delta(self, data: str) -> str:
         try:
             return json.loads(data)["choices"][0].get("delta", {}).get("content") or ""
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-            raise LLMError(f"the LLM server at {self.url} sent a malformed stream event") from None
+            raise self._error(f"the LLM server at {self.url} sent a malformed stream event") from None
 
     def _check_status(self, response: httpx.Response) -> None:
         if response.status_code < 400:
@@ -143,7 +199,7 @@ class ChatClient:
             detail = detail.get("message", detail) if isinstance(detail, dict) else detail
         except (ValueError, KeyError, TypeError):
             detail = response.text[:200]
-        raise LLMError(f"the LLM server at {self.url} answered HTTP {response.status_code}: {' '.join(str(detail).split())}")
+        raise self._error(f"the LLM server at {self.url} answered HTTP {response.status_code}: {detail}")
 
 
 class CitationFilter:
@@ -207,11 +263,11 @@ class CitationFilter:
 
 
 def quote_passages(passages: list[Passage]) -> str:
-    """Passages as numbered, quoted data that no document text can break out of."""
+    """Passages as numbered, quoted data that no document text or file name can break out of."""
     blocks = []
     for number, passage in enumerate(passages, start=1):
-        text = _DATA_TAG.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), passage.text)
-        blocks.append(f'<passage n="{number}" source="{passage.source}:{passage.line_start}-{passage.line_end}">\n{text}\n</passage>')
+        source = attribute(f"{passage.source}:{passage.line_start}-{passage.line_end}")
+        blocks.append(f'<passage n="{number}" source="{source}">\n{fence(passage.text)}\n</passage>')
     return "\n".join(blocks)
 
 
@@ -272,7 +328,7 @@ class LLM:
         """The model's answer with checked citations, or ``extractive`` with a warning saying why not."""
         if not passages:
             return extractive
-        user = self.prompts.answer.format(question=question, language=language_name(question), passages=quote_passages(passages))
+        user = self.prompts.answer.format(question=fence(question), language=language_name(question), passages=quote_passages(passages))
         messages = [{"role": "system", "content": self.prompts.system}, {"role": "user", "content": user}]
         checked = CitationFilter(len(passages))
         try:
@@ -298,9 +354,9 @@ class LLM:
     def condense(self, question: str, turns: list[Answer]) -> str:
         """The follow-up rewritten as a standalone question (an ``LLMError`` if the model fails)."""
         conversation = "\n".join(
-            f"User: {_DATA_TAG.sub(' ', turn.question)}\nAssistant: {_DATA_TAG.sub(' ', turn.answer)}" for turn in turns[-TURNS_CONDENSED:]
+            f"User: {fence(turn.question)}\nAssistant: {fence(turn.answer)}" for turn in turns[-TURNS_CONDENSED:]
         )
-        prompt = self.prompts.condense.format(conversation=conversation, question=question)
+        prompt = self.prompts.condense.format(conversation=conversation, question=fence(question))
         rewritten = " ".join(self.client.complete([{"role": "user", "content": prompt}]).split())
         if not rewritten:
             raise LLMError("the LLM returned an empty condensed question")

@@ -32,12 +32,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qa import paths
+from qa.checksums import FileSum, first_problem, folder_sums
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 FORMAT_VERSION = 1
 META = "encoder.json"
+# Sizes and hashes of every other file, written once the export is verified: a
+# truncated or changed export is found (by size on every load, by hash at
+# ``qa index`` and ``--verify``) and made again.
+CHECKSUMS = "checksums.json"
 TOKENIZER = "tokenizer.json"
 # Optimised once at export, with its weights in a side file that onnxruntime
 # maps instead of parsing: a session then opens about twice as fast.
@@ -76,12 +81,31 @@ def export_dir(model: str) -> Path:
 
 
 def is_exported(folder: Path, model: str) -> bool:
-    """An export of ``model`` in this qa's format is complete in ``folder``."""
+    """An export of ``model`` in this qa's format is complete in ``folder``, every file its recorded size."""
+    return damage(folder, model, contents=False) is None
+
+
+def damage(folder: Path, model: str, contents: bool = True) -> str | None:
+    """What is wrong with the export in ``folder`` ("missing", "model.onnx is missing" ...), or None if it is whole."""
     try:
         meta = json.loads((folder / META).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(meta, dict) and meta.get("format_version") == FORMAT_VERSION and meta.get("model") == model
+        sums = {name: FileSum.model_validate(value) for name, value in json.loads((folder / CHECKSUMS).read_text(encoding="utf-8")).items()}
+    except FileNotFoundError:
+        return "missing"
+    except (OSError, ValueError, TypeError, AttributeError, RecursionError) as error:
+        return f"unreadable ({str(error).splitlines()[0][:120] if str(error) else type(error).__name__})"
+    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION or meta.get("model") != model:
+        return f"{META} is not an export of {model} in format {FORMAT_VERSION}"
+    return first_problem(folder, sums, contents)
+
+
+def remove_leftovers(target: Path) -> None:
+    """Remove the staging folders of exports to ``target`` that were killed midway (up to the model's size each).
+
+    Call it under the index's build lock: no export can then be running.
+    """
+    for leftover in target.parent.glob(f".{target.name}.*"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def export(st: "SentenceTransformer", model: str, target: Path) -> None:
@@ -95,6 +119,8 @@ def export(st: "SentenceTransformer", model: str, target: Path) -> None:
     staging.mkdir()
     try:
         _export(st, model, staging)
+        sums = folder_sums(staging, skip=(CHECKSUMS,))
+        (staging / CHECKSUMS).write_text(json.dumps({n: s.model_dump() for n, s in sums.items()}, indent=1), encoding="utf-8")
         old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
         if target.exists():
             os.replace(target, old)

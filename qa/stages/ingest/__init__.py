@@ -29,6 +29,7 @@ from qa.stages.ingest import markup, office, pdf, text
 from qa.stages.ingest.base import EXTRACTOR, Extraction, Unreadable
 from qa.stages.ingest.files import find_files
 from qa.stages.ingest.store import ExtractStore
+from qa.text import one_line, unpaired_surrogate
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ class Skipped:
     ``reason`` is the one word the summary counts by: ``unsupported`` (a format
     qa does not read), ``empty``, ``corrupt``, ``encrypted``, ``binary``,
     ``undecodable``, ``unreadable`` (the file system refused), ``scanned`` (no
-    text layer, no OCR) or ``textless``; ``detail`` is the warning's why.
+    text layer, no OCR), ``textless``, ``misnamed`` (a name that is not valid
+    UTF-8) or ``oversized`` (past ``max_file_bytes`` or ``max_line_chars``); ``detail`` is the warning's why.
     """
 
     source: str
@@ -78,7 +80,7 @@ class Skipped:
         return suffix or "(no extension)"
 
     def __str__(self) -> str:
-        return f"{self.source}: {self.detail}"
+        return one_line(f"{self.source}: {self.detail}")  # a file name's escape sequences and line breaks shown, not obeyed
 
 
 @dataclass
@@ -127,17 +129,22 @@ def read_corpus(
     exclude: Sequence[str] = (),
     store: ExtractStore | None = None,
     progress: Progress | None = None,
+    max_bytes: int | None = None,
+    max_line_chars: int | None = None,
 ) -> Corpus:
     """Every chosen file of the folder as a Document, or as a Skipped with its reason.
 
     With a ``store``, a file whose bytes were extracted before (same hash, same
     ``EXTRACTOR``) is taken from it, and fresh extractions are kept in it.
+    Files over ``max_bytes``, or whose text has a line over ``max_line_chars``
+    (minified or generated text, which would make one unreadable chunk), are
+    skipped as ``oversized``.
     """
     chosen = find_files(corpus_dir, include, exclude)
     corpus = Corpus([])
     for number, (source, path) in enumerate(chosen, start=1):
         try:
-            document, fresh = _read_one(source, path, store)
+            document, fresh = _read_one(source, path, store, max_bytes, max_line_chars)
         except Unreadable as error:
             skipped = Skipped(source, error.reason, error.detail)
             corpus.skipped.append(skipped)
@@ -153,11 +160,18 @@ def read_corpus(
     return corpus
 
 
-def _read_one(source: str, path: Path, store: ExtractStore | None) -> tuple[Document, bool]:
+def _read_one(
+    source: str, path: Path, store: ExtractStore | None, max_bytes: int | None = None, max_line_chars: int | None = None
+) -> tuple[Document, bool]:
     suffix = path.suffix.lower()
     if suffix not in READERS:
         raise Unreadable("unsupported", f"qa does not read {suffix or 'files without an extension'} files")
+    if unpaired_surrogate(source) is not None:  # a citation could not name it, nor JSON carry it
+        raise Unreadable("misnamed", "its name is not valid UTF-8; rename it")
     try:
+        size = path.stat().st_size
+        if max_bytes is not None and size > max_bytes:
+            raise Unreadable("oversized", f"{size} bytes, over the limit of {max_bytes} (setting max_file_bytes)")
         raw = path.read_bytes()
     except OSError as error:
         raise Unreadable("unreadable", error.strerror or str(error)) from None
@@ -170,6 +184,10 @@ def _read_one(source: str, path: Path, store: ExtractStore | None) -> tuple[Docu
             log.warning("%s: %s", source, warning)
         if store is not None:
             store.save(sha256, extraction)
+    if max_line_chars is not None and len(extraction.text) > max_line_chars:
+        longest = max(map(len, extraction.text.splitlines()), default=0)
+        if longest > max_line_chars:
+            raise Unreadable("oversized", f"a line of {longest} characters, over the limit of {max_line_chars} (setting max_line_chars)")
     return Document(source=source, text=extraction.text, sha256=sha256, pages=extraction.pages), fresh
 
 

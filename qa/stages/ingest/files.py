@@ -10,13 +10,17 @@ the path relative to the corpus root.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from pathspec import GitIgnoreSpec
 
 from qa.errors import CorpusError
+from qa.text import one_line
+
+log = logging.getLogger(__name__)
 
 IGNORE_FILES = (".gitignore", ".qaignore")
 
@@ -46,6 +50,32 @@ def _ignored(levels: list[tuple[str, GitIgnoreSpec]], relative: str, is_dir: boo
     return verdict
 
 
+def _walk(top: Path) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk`` from the top down, without recursion: a tree 1,100 folders deep is walked like a flat one.
+
+    (``os.walk`` recurses in Python 3.11.) The caller may prune ``subfolders``
+    in place, as with ``os.walk``; a folder that cannot be listed is skipped
+    with a warning, as one unreadable file is.
+    """
+    pending = [str(top)]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as entries:
+                listed = list(entries)
+        except OSError as error:
+            log.warning("skipping folder %s: %s", one_line(folder), error.strerror or error)
+            continue
+        subfolders, files = [], []
+        for entry in listed:
+            try:
+                (subfolders if entry.is_dir() else files).append(entry.name)
+            except OSError as error:
+                log.warning("skipping %s: %s", one_line(entry.path), error.strerror or error)
+        yield folder, subfolders, files
+        pending.extend(os.path.join(folder, name) for name in reversed(subfolders))
+
+
 def find_files(corpus_dir: Path, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> list[tuple[str, Path]]:
     """``(source id, path)`` of every file to read, sorted by id.
 
@@ -61,7 +91,7 @@ def find_files(corpus_dir: Path, include: Sequence[str] = (), exclude: Sequence[
     wanted, unwanted = _spec(include), _spec(exclude)
     found: list[tuple[str, Path]] = []
     levels_by_folder: dict[str, list[tuple[str, GitIgnoreSpec]]] = {}
-    for folder, subfolders, files in os.walk(corpus_dir):
+    for folder, subfolders, files in _walk(corpus_dir):
         here = Path(folder)
         relative_folder = here.relative_to(corpus_dir).as_posix()
         prefix = "" if relative_folder == "." else relative_folder + "/"
