@@ -208,6 +208,7 @@ class Retriever:
                     char_end=chunk.char_end,
                     text=chunk.text,
                     score=round(float(scores[best]), 6),
+                    page=chunk.page,
                     glosses=tuple(self.stored.glosses[position]),
                 )
             )
