@@ -131,6 +131,11 @@ class SourceExcerpt(_Frozen):
     first_line: int = Field(description="Number of lines[0]: the excerpt starts this many lines into the text.")
     lines: list[str] = Field(description="The cited lines with their context, without line breaks.")
     total_lines: int
+    marked: list[tuple[int, int, int]] = Field(
+        default_factory=list,
+        description="(line, start, end) of a citation's quote in each cited line it covers, offsets in code points "
+        "within that line; when asked with the citation's char_start and char_end.",
+    )
 
 
 class Answer(_Frozen):
@@ -144,3 +149,4 @@ class Answer(_Frozen):
     mode: Literal["extractive", "llm"] = Field("extractive", description="Who wrote the reply: the extractive answerer or the LLM.")
     searched: str | None = Field(None, description="What retrieval was given, when it differs from the question (follow-ups).")
     warnings: list[str] = Field(default_factory=list, description="One-line notes, e.g. why the LLM answer was not used.")
+
