@@ -19,9 +19,11 @@ log = logging.getLogger(__name__)
 
 SUFFIXES = (".txt", ".md")
 
-# Byte-order marks say the encoding outright; anything else must be UTF-8.
+# Byte-order marks say the encoding outright; anything else must be UTF-8. UTF-8's mark is
+# kept as character 0 (U+FEFF), as ``open(path, encoding="utf-8")`` reads it: dropping it
+# would shift every offset of the file by one from the text a reader slices.
 _BOMS = (
-    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xef\xbb\xbf", "utf-8"),
     (b"\xff\xfe\x00\x00", "utf-32"),
     (b"\x00\x00\xfe\xff", "utf-32"),
     (b"\xff\xfe", "utf-16"),

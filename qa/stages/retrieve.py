@@ -19,7 +19,7 @@ from qa.crosslingual.bridge import Bridge
 from qa.crosslingual.gloss import english_view
 from qa.stages.index import StoredIndex, dense_search
 from qa.stages.lexical import BM25, analyze_query
-from qa.models import Passage
+from qa.models import Chunk, Passage
 from qa.stages.rerank import RERANK_POOL
 
 Mode = Literal["dense", "lexical", "hybrid"]
@@ -93,6 +93,21 @@ def top_k(scores: np.ndarray, k: int) -> list[int]:
         return list(np.argsort(-scores, kind="stable"))
     candidates = np.argpartition(-scores, k)[:k]
     return sorted(candidates.tolist(), key=lambda p: (-scores[p], p))
+
+
+def passage_of(chunk: Chunk, rank: int, score: float, glosses) -> Passage:
+    """A chunk as retrieved: its offsets and lines carried over unchanged, so a passage slices its file as the chunk does."""
+    return Passage(
+        rank=rank,
+        source=chunk.source,
+        line_start=chunk.line_start,
+        line_end=chunk.line_end,
+        char_start=chunk.char_start,
+        char_end=chunk.char_end,
+        text=chunk.text,
+        score=round(score, 6),
+        glosses=tuple(glosses),
+    )
 
 
 class Retriever:
@@ -186,20 +201,7 @@ class Retriever:
         passages = []
         for rank, best in enumerate(top_k(scores, k), start=1):
             position = int(positions[best])
-            chunk = self.stored.chunks[position]
-            passages.append(
-                Passage(
-                    rank=rank,
-                    source=chunk.source,
-                    line_start=chunk.line_start,
-                    line_end=chunk.line_end,
-                    char_start=chunk.char_start,
-                    char_end=chunk.char_end,
-                    text=chunk.text,
-                    score=round(float(scores[best]), 6),
-                    glosses=tuple(self.stored.glosses[position]),
-                )
-            )
+            passages.append(passage_of(self.stored.chunks[position], rank, float(scores[best]), self.stored.glosses[position]))
         return passages
 
     def model_text(self, position: int) -> str:
