@@ -25,14 +25,14 @@ from qa.stages.embed import Embedder
 from qa.errors import BadIndexError, CorpusError, LLMError, QuestionError
 from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
 from qa.crosslingual.dictionary_worker import prepare_in_background
-from qa.stages.followup import Reading, read
 from qa.crosslingual.gloss import english_view, glossed_lexicon, glosser, words_within
 from qa.crosslingual.language import detect
 from qa.stages.ingest import read_documents
 from qa.crosslingual.lexicon import merge_lexicons
 from qa.stages.lexical import ANALYZER, index_terms
 from qa.stages.llm import LLM, TextSink
-from qa.models import Answer, Chunk, Passage
+from qa.models import Answer, Chunk, Passage, Question
+from qa.stages.analyse import analyse
 from qa.stages.rerank import Reranker
 from qa.stages.retrieve import Retriever
 from qa.settings import Settings
@@ -257,7 +257,7 @@ class Bot:
 
     def search(self, question: str, k: int | None = None) -> list[Passage]:
         """The top passages for a question, best first."""
-        return self._retriever.search(check_question(question), k or self.settings.top_k)
+        return self._retriever.search(self.analyse(check_question(question)), k or self.settings.top_k)
 
     def ask(
         self,
@@ -284,25 +284,24 @@ class Bot:
         return self._llm.answer(question, answer.passages, answer, on_text)
 
     def _extractive(self, question: str, turns: list[Answer], k: int | None, condense: bool) -> Answer:
-        """Retrieve for the question as understood in the conversation, and quote the best evidence."""
+        """Analyse the question in its conversation, retrieve for it, and quote the best evidence."""
         warnings = []
-        reading = read(question, turns)
+        standalone = None
         if condense and turns and self._llm is not None:
             try:
                 standalone = self._llm.condense(question, turns)
-                reading = Reading(standalone, standalone)
             except LLMError as error:
                 warnings.append(f"{error}; the follow-up was searched with the conversation's entities")
-        passages = self._retriever.search(reading.search, k or self.settings.top_k)
-        answer = compose(
-            question,
-            self._retriever.query_terms(reading.focus),
-            passages,
-            self.settings.abstain_below,
-            self._retriever.unknown_names(question),
-        )
-        searched = None if reading.search == question else reading.search
+        analysed = self.analyse(question, turns, standalone)
+        passages = self._retriever.search(analysed, k or self.settings.top_k)
+        answer = compose(analysed, passages, self.settings.abstain_below)
+        searched = None if analysed.search == question else analysed.search
         return answer.model_copy(update={"searched": searched, "warnings": warnings})
+
+    def analyse(self, question: str, turns: Sequence[Answer] = (), standalone: str | None = None) -> Question:
+        """The question analysed once against this index's vocabulary and bridges, in its conversation."""
+        earlier = [turn.analysis or analyse(turn.question) for turn in turns]
+        return analyse(question, earlier, self._retriever.bridge, self._retriever.knows, standalone)
 
     def conversation(self) -> "Conversation":
         """A conversation whose follow-ups are understood against its earlier turns."""

@@ -53,6 +53,35 @@ class Passage(_Frozen):
     )
 
 
+AnswerType = Literal["number", "date", "person", "place", "other"]
+
+
+class Question(_Frozen):
+    """A question analysed once: what retrieval, abstention and answering all read.
+
+    ``search`` is what retrieval embeds and matches (a follow-up carries the
+    conversation's entities and last question); ``focus`` picks the answer's
+    sentences (the question and the entities it refers to, so a follow-up is
+    not answered by the sentence that answered the turn before).
+    """
+
+    text: str = Field(description="The question as asked.")
+    language: str = Field(description="ko, ja, zh, de, ru, es or en, guessed from the script and function words.")
+    search: str
+    focus: str
+    terms: tuple[str, ...] = Field(description="Lexical terms of ``search``, as the index analyses text.")
+    alternatives: tuple[tuple[dict[str, float], ...], ...] = Field(
+        (), description="Per bridged word of ``search``, its translations as weighted terms: a passage counts the best one."
+    )
+    weights: dict[str, float] = Field(
+        default_factory=dict, description="Terms of ``focus`` (1.0) and their bridged forms (below 1), for choosing sentences."
+    )
+    entities: tuple[str, ...] = Field((), description="Names, codes, numbers (CJK content words) the question itself mentions.")
+    names: tuple[str, ...] = Field((), description="Words that name something exactly: acronyms of three capitals or more, numbers.")
+    unknown_names: tuple[str, ...] = Field((), description="Those names that no document holds, even through the bridges.")
+    answer_type: AnswerType = Field("other", description="What kind of short answer the question asks for.")
+
+
 class Citation(_Frozen):
     """A verbatim quote, located to the character and line in its source file."""
 
@@ -85,3 +114,4 @@ class Answer(_Frozen):
     mode: Literal["extractive", "llm"] = Field("extractive", description="Who wrote the reply: the extractive answerer or the LLM.")
     searched: str | None = Field(None, description="What retrieval was given, when it differs from the question (follow-ups).")
     warnings: list[str] = Field(default_factory=list, description="One-line notes, e.g. why the LLM answer was not used.")
+    analysis: Question | None = Field(None, exclude=True, repr=False, description="The analysed question; later turns read its entities.")

@@ -30,6 +30,7 @@ def test_marks_reach_the_answer(bot) -> None:
 
 
 def test_the_same_evidence_in_two_passages_is_cited_as_one_and_two() -> None:
+    from qa.stages.analyse import analyse
     from qa.stages.answer import compose
     from qa.models import Passage
 
@@ -40,6 +41,6 @@ def test_the_same_evidence_in_two_passages_is_cited_as_one_and_two() -> None:
         Passage(rank=2, source="a.txt", line_start=18, line_end=20, char_start=100, char_end=100 + len(caption + "\n" + other),
                 text=caption + "\n" + other, score=0.8),
     ]
-    answer = compose("What did NIST sign?", {"nist": 1.0, "sign": 1.0}, passages, 0.0)
+    answer = compose(analyse("What did NIST sign?"), passages, 0.0)
     assert answer.answer == f"{caption} [1][2]"
     assert [(c.line_start, c.quote) for c in answer.citations] == [(17, caption), (18, caption)]

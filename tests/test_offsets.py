@@ -18,7 +18,7 @@ from qa.stages.answer import compose
 from qa.stages.chunk import chunk_document
 from qa.models import Document
 from qa.stages.ingest import decode
-from qa.stages.lexical import analyze_query
+from qa.stages.analyse import analyse
 from qa.stages.retrieve import passage_of
 
 from conftest import CORPUS
@@ -67,9 +67,7 @@ def check_file(path: Path, max_tokens: int, question_words: list[str]) -> None:
         assert text[item.char_start : item.char_end] == item.text
         assert item.line_start == text.count("\n", 0, item.char_start) + 1
         assert item.line_end == text.count("\n", 0, item.char_end - 1) + 1
-    question = " ".join(question_words)
-    terms = dict.fromkeys(analyze_query(question), 1.0)
-    answer = compose(question, terms, passages, 0.0)
+    answer = compose(analyse(" ".join(question_words)), passages, 0.0)
     for citation in answer.citations:
         assert text[citation.char_start : citation.char_end] == citation.quote
         assert citation.line_start == text.count("\n", 0, citation.char_start) + 1

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from qa.stages.chunk import has_sentence_end, letter_weight, split_sentences
 from qa.crosslingual.gloss import GlossedWord, words_within
 from qa.stages.lexical import analyze, index_terms
-from qa.models import Answer, Citation, Passage
+from qa.models import Answer, Citation, Passage, Question
 
 ABSTAIN_TEXT = "The documents do not answer this. The closest passages are listed below."
 # Only this many top passages are read for answer sentences.
@@ -135,23 +135,24 @@ def citation_of(candidate: Candidate, query_terms: list[str] | None = None) -> C
     )
 
 
-def compose(
-    question: str,
-    query_terms: dict[str, float],
-    passages: list[Passage],
-    abstain_below: float,
-    unknown_names: list[str] = (),
-) -> Answer:
+def compose(question: Question, passages: list[Passage], abstain_below: float) -> Answer:
     """The reply: the best sentences with markers, or an abstention over the same passages.
 
     It abstains when the best passage scores under ``abstain_below`` or when
     the question names something (``unknown_names``) that no document holds.
     """
-    if not passages or passages[0].score < abstain_below or unknown_names:
-        return Answer(question=question, answer=ABSTAIN_TEXT, abstained=True, citations=[], passages=passages)
-    ranked = score_sentences(query_terms, passages)
+    def abstain(reason: str) -> Answer:
+        return Answer(question=question.text, answer=ABSTAIN_TEXT, abstained=True, citations=[], passages=passages, analysis=question)
+
+    if not passages:
+        return abstain("nothing is indexed")
+    if question.unknown_names:
+        return abstain("no document names " + ", ".join(question.unknown_names))
+    if passages[0].score < abstain_below:
+        return abstain("the best passage scores under the threshold")
+    ranked = score_sentences(question.weights, passages)
     if not ranked:
-        return Answer(question=question, answer=ABSTAIN_TEXT, abstained=True, citations=[], passages=passages)
+        return abstain("the passages hold no sentence")
     chosen = [ranked[0]]
     for candidate in ranked[1:3]:
         overlaps = any(c.char_start < candidate.char_end and candidate.char_start < c.char_end for c in chosen)
@@ -162,13 +163,14 @@ def compose(
     citations: list[Citation] = []
     parts = []
     taken = list(chosen)
+    marked = list(question.weights)
     for sentence in chosen:
         support = [sentence, *corroborating(sentence, ranked, taken)]
         taken.extend(support[1:])
         markers = "".join(f"[{len(citations) + n}]" for n in range(1, len(support) + 1))
-        citations.extend(citation_of(c, query_terms) for c in support)
+        citations.extend(citation_of(c, marked) for c in support)
         parts.append(f"{sentence.text} {markers}")
-    return Answer(question=question, answer=" ".join(parts), abstained=False, citations=citations, passages=passages)
+    return Answer(question=question.text, answer=" ".join(parts), abstained=False, citations=citations, passages=passages, analysis=question)
 
 
 def corroborating(sentence: Candidate, ranked: list[Candidate], taken: list[Candidate]) -> list[Candidate]:

@@ -9,7 +9,6 @@ lets the answerer abstain on a single threshold.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Literal
 
@@ -19,7 +18,7 @@ from qa.crosslingual.bridge import Bridge
 from qa.crosslingual.gloss import english_view
 from qa.stages.index import StoredIndex, dense_search
 from qa.stages.lexical import BM25, analyze_query
-from qa.models import Chunk, Passage
+from qa.models import Chunk, Passage, Question
 from qa.stages.rerank import RERANK_POOL
 
 Mode = Literal["dense", "lexical", "hybrid"]
@@ -70,23 +69,6 @@ def reciprocal_rank_fusion(*score_lists: np.ndarray, k: int = RRF_K) -> np.ndarr
     return fused
 
 
-_SALIENT = re.compile(r"[^\W_](?:[\w&]|[-./](?=\w))*")
-
-
-def salient_words(question: str) -> list[str]:
-    """Words that name something exactly: acronyms of three capitals or more, and numbers.
-
-    Capitalised words are left out (German capitalises every noun), and so
-    are two-letter abbreviations such as "PM" or "MoU", which documents
-    usually spell out instead.
-    """
-    return [
-        word
-        for word in _SALIENT.findall(question)
-        if any(c.isdigit() for c in word) or sum(c.isupper() for c in word) >= 3
-    ]
-
-
 def top_k(scores: np.ndarray, k: int) -> list[int]:
     """Positions of the k best scores, best first; equal scores keep corpus order."""
     if k >= len(scores):
@@ -134,40 +116,16 @@ class Retriever:
             self._bm25 = BM25(self.stored.terms)
         return self._bm25
 
-    def query_terms(self, question: str) -> dict[str, float]:
-        """The weighted lexical terms a question is matched on, bridges included.
+    def lexical_scores(self, question: Question) -> np.ndarray:
+        return scaled_bm25(self.bm25, list(question.terms), [list(group) for group in question.alternatives])
 
-        The answerer weighs sentences by the same terms, so what found a
-        passage also picks the sentence quoted from it.
-        """
-        terms = analyze_query(question)
-        weights = dict.fromkeys(terms, 1.0)
-        if self.bridge is not None:
-            weights.update(self.bridge.expand(question, terms))
-        return weights
+    def knows(self, word: str) -> bool:
+        """Does some document hold the word, as it stands or through a bridge?"""
+        if any(term in self.bm25.postings for term in analyze_query(word)):
+            return True
+        return self.bridge is not None and self.bridge.translates(word)
 
-    def lexical_scores(self, question: str) -> np.ndarray:
-        terms = analyze_query(question)
-        alternatives = self.bridge.alternatives(question, terms) if self.bridge is not None else []
-        return scaled_bm25(self.bm25, terms, alternatives)
-
-    def unknown_names(self, question: str) -> list[str]:
-        """Names, acronyms and numbers of the question that no document contains.
-
-        A question about "fiscal year 2023" or "the CEO" cannot be answered
-        from documents that never mention either, however close the rest of
-        it comes; the answerer abstains on such questions.
-        """
-        unknown = []
-        for word in salient_words(question):
-            known = any(term in self.bm25.postings for term in analyze_query(word))
-            if not known and self.bridge is not None:
-                known = self.bridge.translates(word)
-            if not known:
-                unknown.append(word)
-        return unknown
-
-    def candidates(self, question: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def candidates(self, question: Question, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Positions worth scoring and their scores under the retriever's mode.
 
         FAISS proposes the dense candidates and BM25 the lexical ones; the union
@@ -180,7 +138,7 @@ class Retriever:
             lexical = self.lexical_scores(question)
             proposals.append(np.asarray(top_k(lexical, pool), dtype=np.int64))
         if self.mode != "lexical":
-            vector = self.encode_query(question).reshape(1, -1).astype(np.float32)
+            vector = self.encode_query(question.search).reshape(1, -1).astype(np.float32)
             proposals.append(dense_search(self.stored.faiss_index, vector, min(pool, len(self.stored.chunks))))
         positions = np.unique(np.concatenate(proposals)) if proposals else np.zeros(0, np.int64)
         if self.mode == "lexical":
@@ -190,14 +148,14 @@ class Retriever:
             return positions, dense
         return positions, weighted_fusion(dense, lexical[positions])
 
-    def search(self, question: str, k: int) -> list[Passage]:
+    def search(self, question: Question, k: int) -> list[Passage]:
         if not self.stored.chunks:
             return []
         positions, scores = self.candidates(question, k)
         if self.rerank is not None:
             pool = [int(positions[p]) for p in top_k(scores, max(k, RERANK_POOL))]
             positions = np.asarray(pool, dtype=np.int64)
-            scores = self.rerank(question, [self.model_text(p) for p in pool])
+            scores = self.rerank(question.search, [self.model_text(p) for p in pool])
         passages = []
         for rank, best in enumerate(top_k(scores, k), start=1):
             position = int(positions[best])
