@@ -279,7 +279,7 @@ class Bot:
         for earlier in history or []:
             turns.append(earlier if isinstance(earlier, Answer) else self._extractive(check_question(earlier), turns, k, condense=False))
         answer = self._extractive(question, turns, k, condense=True)
-        if self._llm is None:
+        if self._llm is None or answer.abstained:  # what the documents do not answer, the LLM is not asked to
             return answer
         return self._llm.answer(question, answer.passages, answer, on_text)
 

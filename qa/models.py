@@ -51,6 +51,7 @@ class Passage(_Frozen):
         repr=False,
         description="(start, end, English) renderings of the text's Chinese, Korean and German words; offsets in text.",
     )
+    dense: float | None = Field(None, exclude=True, repr=False, description="The question's cosine with the passage (not with the lexical retriever).")
 
 
 AnswerType = Literal["number", "date", "person", "place", "other"]
@@ -94,6 +95,14 @@ class Citation(_Frozen):
     marks: list[tuple[int, int]] = Field(
         default_factory=list, description="(start, end) offsets in quote of the key phrases that match the question."
     )
+    reading: str | None = Field(
+        None,
+        description="An English reading of a quote in another language than the question's, word by word from dictionaries: "
+        "a gist shown beside the exact quote, never instead of it; null when the quote is in the question's language.",
+    )
+    short: tuple[int, int] | None = Field(
+        None, description="(start, end) offsets in quote of the short answer (a number, date or name) the reply opens with."
+    )
 
     @property
     def label(self) -> str:
@@ -108,7 +117,12 @@ class Answer(_Frozen):
 
     question: str
     answer: str
-    abstained: bool
+    abstained: bool = Field(description="True when the documents do not answer: ``answer`` says so and ``passages`` are the closest.")
+    short_answer: str | None = Field(
+        None, description="The number, date or name the question asks for, quoted from the first citation (its ``short`` span)."
+    )
+    confidence: float | None = Field(None, description="Calibrated probability (0-1) that the passages answer the question.")
+    reason: str | None = Field(None, description="Why the bot abstained, in words; null when it answered.")
     citations: list[Citation]
     passages: list[Passage]
     mode: Literal["extractive", "llm"] = Field("extractive", description="Who wrote the reply: the extractive answerer or the LLM.")

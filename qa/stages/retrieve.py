@@ -77,7 +77,7 @@ def top_k(scores: np.ndarray, k: int) -> list[int]:
     return sorted(candidates.tolist(), key=lambda p: (-scores[p], p))
 
 
-def passage_of(chunk: Chunk, rank: int, score: float, glosses) -> Passage:
+def passage_of(chunk: Chunk, rank: int, score: float, glosses, dense: float | None = None) -> Passage:
     """A chunk as retrieved: its offsets and lines carried over unchanged, so a passage slices its file as the chunk does."""
     return Passage(
         rank=rank,
@@ -89,6 +89,7 @@ def passage_of(chunk: Chunk, rank: int, score: float, glosses) -> Passage:
         text=chunk.text,
         score=round(score, 6),
         glosses=tuple(glosses),
+        dense=None if dense is None else round(dense, 6),
     )
 
 
@@ -125,8 +126,8 @@ class Retriever:
             return True
         return self.bridge is not None and self.bridge.translates(word)
 
-    def candidates(self, question: Question, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Positions worth scoring and their scores under the retriever's mode.
+    def candidates(self, question: Question, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Positions worth scoring, their scores under the retriever's mode, and their dense cosines (if any).
 
         FAISS proposes the dense candidates and BM25 the lexical ones; the union
         is then scored exactly on both sides, so fusion never sees a gap.
@@ -142,24 +143,27 @@ class Retriever:
             proposals.append(dense_search(self.stored.faiss_index, vector, min(pool, len(self.stored.chunks))))
         positions = np.unique(np.concatenate(proposals)) if proposals else np.zeros(0, np.int64)
         if self.mode == "lexical":
-            return positions, lexical[positions]
+            return positions, lexical[positions], None
         dense = self.stored.vectors[positions] @ vector.ravel()
         if self.mode == "dense":
-            return positions, dense
-        return positions, weighted_fusion(dense, lexical[positions])
+            return positions, dense, dense
+        return positions, weighted_fusion(dense, lexical[positions]), dense
 
     def search(self, question: Question, k: int) -> list[Passage]:
         if not self.stored.chunks:
             return []
-        positions, scores = self.candidates(question, k)
+        positions, scores, dense = self.candidates(question, k)
         if self.rerank is not None:
-            pool = [int(positions[p]) for p in top_k(scores, max(k, RERANK_POOL))]
+            chosen = top_k(scores, max(k, RERANK_POOL))
+            pool = [int(positions[p]) for p in chosen]
+            dense = dense[chosen] if dense is not None else None
             positions = np.asarray(pool, dtype=np.int64)
             scores = self.rerank(question.search, [self.model_text(p) for p in pool])
         passages = []
         for rank, best in enumerate(top_k(scores, k), start=1):
             position = int(positions[best])
-            passages.append(passage_of(self.stored.chunks[position], rank, float(scores[best]), self.stored.glosses[position]))
+            cosine = float(dense[best]) if dense is not None else None
+            passages.append(passage_of(self.stored.chunks[position], rank, float(scores[best]), self.stored.glosses[position], cosine))
         return passages
 
     def model_text(self, position: int) -> str:
