@@ -22,8 +22,12 @@ def test_a_quote_in_the_questions_language_gets_no_reading():
 
 
 def test_running_english_keeps_names_numbers_and_punctuation():
-    glosses = [GlossedWord(0, 2, "South Korea"), GlossedWord(24, 30, "national standard institute"),
-               GlossedWord(36, 41, "letter of intent"), GlossedWord(49, 51, "to conclude; to sign")]
+    def at(word: str, english: str) -> GlossedWord:
+        start = KOREAN.index(word)
+        return GlossedWord(start, start + len(word), english)
+
+    glosses = [at("한국", "South Korea"), at("국립표준기술연구소", "national standard institute"),
+               at("협력의향서", "letter of intent"), at("체결", "to conclude; to sign")]
     text = render(KOREAN, glosses, "ko")
     assert text.startswith("South Korea")
     assert "(KIAT)" in text and "(NIST)" in text and "letter of intent (LOI)" in text
@@ -33,7 +37,8 @@ def test_running_english_keeps_names_numbers_and_punctuation():
 
 def test_german_function_words_are_carried_over():
     quote = "Die NASA und das Ministerium schlossen ein Abkommen."
-    glosses = [GlossedWord(17, 27, "ministry"), GlossedWord(28, 37, "to conclude"), GlossedWord(42, 50, "agreement")]
+    glosses = [GlossedWord(quote.index(w), quote.index(w) + len(w), e)
+               for w, e in (("Ministerium", "ministry"), ("schlossen", "to conclude"), ("Abkommen", "agreement"))]
     assert render(quote, glosses, "de") == "the NASA and the ministry conclude a agreement."
 
 
