@@ -35,13 +35,18 @@ import numpy as np
 from qa.bot import Bot
 from qa.evaluate import load_golden
 from qa.settings import Settings
+from qa.stages.lexical import analyze_query
 from qa.stages import answer as answerer
 from qa.stages.calibration import CALIBRATION_FILE, Calibration
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
-FEATURES = ("score", "dense", "gap", "coverage", "entities", "sentence", "unknown", "typed")
+FEATURES = ("score", "dense", "gap", "dense_gap", "coverage", "entities", "sentence", "unknown", "typed", "read")
 POOL = 40  # passages retrieved before a negative's own article is left out
+# A collection whose answerable and unanswerable questions the evidence cannot tell apart (area under the ROC
+# curve below this) is one the model cannot read: no threshold helps there, so it neither shapes the fit nor
+# limits the threshold, and the table says so.
+MIN_AUC = 0.65
 
 
 def collect(bot: Bot, set_name: str, cases, negatives: str | None = None, k: int = 5) -> list[dict]:
@@ -53,14 +58,27 @@ def collect(bot: Bot, set_name: str, cases, negatives: str | None = None, k: int
         sides = [(set_name, not case.unanswerable, pool[:k])]
         if negatives:
             others = [p for p in pool if p.source != case.source][:k]
-            sides.append((negatives, False, [p.model_copy(update={"rank": rank}) for rank, p in enumerate(others, start=1)]))
-        for name, answerable, passages in sides:
-            ranked = answerer.score_sentences(question.weights, passages)
+            # Without its article, a name only that article holds is unknown to the corpus.
+            unknown = tuple(word for word in question.names if not known_without(bot, word, case.source))
+            sides.append((negatives, False, [p.model_copy(update={"rank": rank}) for rank, p in enumerate(others, start=1)], unknown))
+        for name, answerable, passages, *unknown in sides:
+            asked = question.model_copy(update={"unknown_names": unknown[0]}) if unknown else question
+            ranked = answerer.score_sentences(asked.weights, passages)
             rows.append({
                 "set": name, "id": case.id, "question": case.question, "answerable": answerable,
-                "features": answerer.evidence(question, passages, ranked) if ranked else None,
+                "features": answerer.evidence(asked, passages, ranked) if ranked else None,
             })
     return rows
+
+
+def known_without(bot: Bot, word: str, source: str) -> bool:
+    """Does a document other than ``source`` hold the word (or a bridge translate it)?"""
+    retriever = bot._retriever
+    chunks = retriever.stored.chunks
+    for term in analyze_query(word):
+        if any(chunks[position].source != source for position, _ in retriever.bm25.postings.get(term, ())):
+            return True
+    return retriever.bridge is not None and retriever.bridge.translates(word)
 
 
 def index(corpus: Path, work: Path, model: str | None) -> Bot:
@@ -122,9 +140,22 @@ def rates(rows: list[dict], calibration: Calibration, threshold: float) -> dict[
     return {name: sum(flags) / len(flags) for name, flags in by_set.items()}
 
 
-def choose(rows: list[dict], calibration: Calibration, max_false: float) -> tuple[float, list[tuple[float, dict]]]:
-    """The highest threshold under which no answerable set is refused more than ``max_false``."""
-    answerable = {row["set"] for row in rows if row["answerable"]}
+def separable(rows: list[dict], calibration: Calibration) -> dict[str, float]:
+    """Per collection, how well the calibrated confidence tells answerable from unanswerable (ROC AUC)."""
+    from sklearn.metrics import roc_auc_score
+
+    scores: dict[str, tuple[list[bool], list[float]]] = {}
+    for row in rows:
+        sure = 0.0 if row["features"] is None else answerer.confidence(row["features"], calibration)
+        labels, values = scores.setdefault(family(row["set"]), ([], []))
+        labels.append(row["answerable"])
+        values.append(sure)
+    return {name: round(float(roc_auc_score(labels, values)), 3) for name, (labels, values) in scores.items() if len(set(labels)) == 2}
+
+
+def choose(rows: list[dict], calibration: Calibration, max_false: float, unreadable: set[str] = frozenset()) -> tuple[float, list[tuple[float, dict]]]:
+    """The highest threshold under which no answerable set (of a readable collection) is refused more than ``max_false``."""
+    answerable = {row["set"] for row in rows if row["answerable"] and family(row["set"]) not in unreadable}
     curve = []
     chosen = 0.0
     for threshold in np.round(np.arange(0.0, 1.0001, 0.01), 2):
@@ -165,13 +196,20 @@ def main() -> None:
         rows = gather(args)
         if args.rows:
             args.rows.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    weights, bias = fit(rows)
     model = args.model or Settings.model_fields["model"].default
+    weights, bias = fit(rows)
+    auc = separable(rows, Calibration(model=model, weights=weights, bias=bias, threshold=0.5))
+    unreadable = {name for name, value in auc.items() if value < MIN_AUC}
+    if unreadable:
+        weights, bias = fit([row for row in rows if family(row["set"]) not in unreadable])
     fitted = Calibration(model=model, weights=weights, bias=bias, threshold=0.5,
-                         fitted_on={name: sum(1 for r in rows if r["set"] == name) for name in sorted({r["set"] for r in rows})})
-    threshold, curve = choose(rows, fitted, args.max_false_abstain)
+                         fitted_on={name: sum(1 for r in rows if r["set"] == name) for name in sorted({r["set"] for r in rows})
+                                    if family(name) not in unreadable})
+    print(f"ROC AUC per collection: {auc}; left out as unreadable (AUC < {MIN_AUC}): {sorted(unreadable) or 'none'}")
+    threshold, curve = choose(rows, fitted, args.max_false_abstain, unreadable)
     fitted = fitted.model_copy(update={"threshold": threshold})
-    print(f"weights {weights}, bias {bias}; chosen threshold {threshold} (no answerable set refused over {args.max_false_abstain})")
+    print(f"ROC AUC after the fit: {separable(rows, fitted)}")
+    print(f"weights {weights}, bias {bias}; chosen threshold {threshold} (no readable answerable set refused over {args.max_false_abstain})")
     near = sorted({max(0.0, threshold - 0.1), max(0.0, threshold - 0.05), threshold, min(1.0, threshold + 0.05), min(1.0, threshold + 0.1)})
     print_table(rows, fitted, near, "after: calibrated confidence, thresholds around the chosen default")
     previous = Calibration(model="before", weights={"unknown": -100.0}, bias=50.0, threshold=0.5)

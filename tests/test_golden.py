@@ -25,7 +25,10 @@ FLOORS = {
     "answer_match": 0.80 if WITH_FREEDICT else 0.73,
     "abstain_on_unanswerable": 0.20,
 }
-MAX_FALSE_ABSTAIN = 0.0
+# The target: at most 3 % of answerable questions refused (benchmarks/abstention.py calibrates to it).
+MAX_FALSE_ABSTAIN = 0.03
+# Abstention on the hand-written unanswerable sets: what the calibrated default reaches, rounded down.
+UNANSWERABLE_FLOORS = {"unanswerable-offtopic.jsonl": OFFTOPIC_FLOOR, "unanswerable-nearmiss.jsonl": NEARMISS_FLOOR}
 ENGLISH_FLOORS = {"hit@1": 0.75, "hit@5": 0.95} if WITH_FREEDICT else {"hit@1": 0.68, "hit@5": 0.91}
 # Same-language questions must not get worse as the cross-lingual bridges grow.
 SAME_LANGUAGE_FLOORS = {"de": 0.87, "ko": 0.85, "zh": 1.0}
@@ -62,6 +65,14 @@ def test_english_questions_hold_their_floor(summary, metric):
 @pytest.mark.parametrize("language", sorted(SAME_LANGUAGE_FLOORS))
 def test_same_language_questions_hold_their_floor(summary, language):
     assert summary["by_question_lang"][language]["hit@1"] >= SAME_LANGUAGE_FLOORS[language]
+
+
+@pytest.mark.parametrize("name", sorted(UNANSWERABLE_FLOORS))
+def test_unanswerable_questions_are_refused(bot, name):
+    cases = load_golden(GOLDEN / name)
+    assert len(cases) >= 40 and all(case.unanswerable for case in cases)
+    summary = summarise(bot.evaluate(cases))
+    assert summary["abstain_on_unanswerable"] >= UNANSWERABLE_FLOORS[name], summary["abstain_on_unanswerable"]
 
 
 def test_headline(bot):

@@ -225,15 +225,18 @@ def evidence(question: Question, passages: list[Passage], ranked: list[Candidate
 
     ``score``: the best passage's retrieval score (dense cosine and scaled
     BM25 fused); ``dense``: the best cosine among the top passages (the
-    fused score where there is none); ``gap``: how far it stands above the
-    fifth; ``coverage``: the largest weighted share of the question's terms
+    fused score where there is none); ``gap``, ``dense_gap``: how far the
+    first passage stands above the fifth, fused and dense; ``coverage``: the largest weighted share of the question's terms
     (bridged forms included) that one of the top passages holds;
     ``entities``: the largest share of the names, codes and numbers the
     question mentions that one of them holds;
     ``sentence``: the same share in the best sentence; ``unknown``: 1 when
     the question names something no document holds; ``typed``: 1 unless the
     question asks for a number, date or name (a name: in a sentence of its
-    own language) and the best sentence holds none it does not already say.
+    own language) and the best sentence holds none it does not already say;
+    ``read``: 1 when the best passage is English or glossed, text the
+    default model reads; 0 for another language, where the scores say
+    little and the calibration learns to trust them less.
     """
     top = passages[0]
     best = ranked[0] if ranked else None
@@ -246,11 +249,13 @@ def evidence(question: Question, passages: list[Passage], ranked: list[Candidate
         "score": top.score,
         "dense": max((p.dense for p in passages[:PASSAGES_READ] if p.dense is not None), default=top.score),
         "gap": top.score - passages[min(4, len(passages) - 1)].score,
+        "dense_gap": (top.dense or 0.0) - (passages[min(4, len(passages) - 1)].dense or 0.0),
         "coverage": max(term_coverage(question.weights, "", present=terms) for terms in read),
         "entities": max(entity_coverage(question, terms) for terms in read),
         "sentence": term_coverage(question.weights, best.text, best.glosses) if best is not None else 0.0,
         "unknown": float(bool(question.unknown_names)),
         "typed": typed,
+        "read": float(bool(top.glosses) or detect(top.text) == "en"),
     }
 
 
