@@ -21,7 +21,7 @@ from qa.stages.answer import compose
 from qa.crosslingual.bridge import Bridge, merge_aliases, mine_aliases
 from qa.chat import Conversation
 from qa.stages.chunk import CHUNKER, chunk_document
-from qa.stages.embed import Embedder
+from qa.stages.embed import Embedder, Encoder, is_bundled_e5, load_encoder
 from qa.errors import BadIndexError, CorpusError, LLMError, QuestionError
 from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
 from qa.crosslingual.dictionary_worker import prepare_in_background
@@ -111,18 +111,21 @@ def _recipe(settings: Settings) -> dict[str, str | int]:
     }
 
 
-def _export_query_encoder(settings: Settings, embedder: Embedder | None) -> None:
-    """Export the model to ONNX once per index folder, so that questions are encoded without torch.
+def _export_query_encoder(settings: Settings, embedder: Encoder | None) -> None:
+    """Export a sentence-transformers model to ONNX once per index folder, so that questions are encoded without torch.
 
     The export is shared by every generation of the index and made only when
     missing. It is a speed-up, never a requirement: if it fails, indexing
-    still succeeds and questions are encoded with sentence-transformers.
+    still succeeds and questions are encoded with sentence-transformers. The
+    bundled engine needs none: it never imports torch.
     """
+    if is_bundled_e5(settings.model):
+        return
     folder = onnx_encoder.cache_dir(settings.index_dir, settings.model)
     if onnx_encoder.is_exported(folder, settings.model):
         return
     try:
-        embedder = embedder or Embedder.load(settings.model)
+        embedder = embedder if isinstance(embedder, Embedder) else Embedder.load(settings.model)
         onnx_encoder.export(embedder.sentence_transformer, settings.model, folder)
     except Exception as error:  # any failure: the fallback is always there
         log.warning("questions will be encoded with sentence-transformers (slower): ONNX export of %s failed: %s", settings.model, error)
@@ -131,11 +134,11 @@ def _export_query_encoder(settings: Settings, embedder: Embedder | None) -> None
 class Bot:
     """A loaded index and the model to query it: ``Bot.load().ask("...")``."""
 
-    def __init__(self, settings: Settings, stored: index_store.StoredIndex, embedder: Embedder | None = None):
-        """``embedder`` forces sentence-transformers; by default questions go through the ONNX export if any."""
+    def __init__(self, settings: Settings, stored: index_store.StoredIndex, embedder: Encoder | None = None):
+        """``embedder`` encodes the questions if given; by default the bundled engine, or a model's ONNX export if any."""
         self.settings = settings
         self._stored = stored
-        self._encoder: Embedder | onnx_encoder.OnnxEncoder | None = embedder
+        self._encoder: Encoder | None = embedder
         self._retriever = Retriever(
             stored,
             self._encode_query,
@@ -177,10 +180,13 @@ class Bot:
                 return IndexReport(len(documents), 0, 0, 0, manifest.chunk_count, 0, time.perf_counter() - started, index_dir)
             previous = index_store.read(index_dir) if manifest is not None else None
 
+            # The bundled engine maps its weights in an instant, and one that cannot run on this CPU must say
+            # so before any work starts; a sentence-transformers model loads while the dictionaries work.
+            embedder = load_encoder(settings.model) if is_bundled_e5(settings.model) else None
             preparing = prepare_in_background(
                 {d.source: d.text for d in documents}, [d.source for d in changes.to_embed] if settings.glosses else []
             )
-            embedder = Embedder.load(settings.model)
+            embedder = embedder or load_encoder(settings.model)
             max_tokens = min(settings.chunk_tokens, embedder.max_tokens - 2)
             fresh_chunks: dict[str, list[Chunk]] = {}
             for number, document in enumerate(changes.to_embed, start=1):
@@ -245,8 +251,10 @@ class Bot:
             self._reranker = Reranker.load(self.settings.reranker)
         return self._reranker.scores(question, texts)
 
-    def _load_query_encoder(self) -> Embedder | onnx_encoder.OnnxEncoder:
-        """The ONNX export when the index has one: no torch import, a fraction of the start-up time."""
+    def _load_query_encoder(self) -> Encoder:
+        """The bundled engine, or a model's ONNX export when the index has one: no torch import either way."""
+        if is_bundled_e5(self.settings.model):
+            return load_encoder(self.settings.model)
         folder = onnx_encoder.cache_dir(self.settings.index_dir, self.settings.model)
         if onnx_encoder.is_exported(folder, self.settings.model):
             try:

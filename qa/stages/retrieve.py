@@ -103,8 +103,10 @@ class Retriever:
         mode: Mode = "hybrid",
         bridge: Bridge | None = None,
         rerank: Callable[[str, list[str]], np.ndarray] | None = None,
+        dense_weight: float = DENSE_WEIGHT,
     ):
         self.stored = stored
+        self.dense_weight = dense_weight
         self.bridge = bridge
         self.rerank = rerank
         self.encode_query = encode_query
@@ -147,7 +149,7 @@ class Retriever:
         dense = self.stored.vectors[positions] @ vector.ravel()
         if self.mode == "dense":
             return positions, dense, dense
-        return positions, weighted_fusion(dense, lexical[positions]), dense
+        return positions, weighted_fusion(dense, lexical[positions], self.dense_weight), dense
 
     def search(self, question: Question, k: int) -> list[Passage]:
         if not self.stored.chunks:
