@@ -22,16 +22,16 @@ from qa.crosslingual.bridge import Bridge, merge_aliases, mine_aliases
 from qa.chat import Conversation
 from qa.stages.chunk import CHUNKER, chunk_document
 from qa.stages.embed import Embedder, Encoder, is_bundled_e5, load_encoder
-from qa.errors import BadIndexError, CorpusError, LLMError, QuestionError
+from qa.errors import BadIndexError, CorpusError, LLMError, QuestionError, SourceError
 from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
 from qa.crosslingual.dictionary_worker import prepare_in_background
 from qa.crosslingual.gloss import english_view, glossed_lexicon, glosser, words_within
 from qa.crosslingual.language import detect
-from qa.stages.ingest import read_documents
+from qa.stages import ingest
 from qa.crosslingual.lexicon import merge_lexicons
 from qa.stages.lexical import ANALYZER, index_terms
 from qa.stages.llm import LLM, TextSink
-from qa.models import Answer, Chunk, Passage, Question
+from qa.models import Answer, Chunk, Passage, Question, SourceExcerpt, page_at
 from qa.stages.analyse import analyse
 from qa.stages.rerank import Reranker
 from qa.stages.retrieve import Retriever
@@ -61,14 +61,18 @@ class IndexReport:
     embedded: int
     seconds: float
     index_dir: Path
+    skipped: tuple[ingest.Skipped, ...] = ()
 
     def summary(self) -> str:
         if not (self.added or self.changed or self.removed):
-            return f"Index up to date: {self.files} files, {self.chunks} chunks in {self.index_dir} ({self.seconds:.1f}s)"
-        return (
-            f"Indexed {self.files} files ({self.added} added, {self.changed} changed, {self.removed} removed): "
-            f"{self.chunks} chunks, {self.embedded} embedded, in {self.index_dir} ({self.seconds:.1f}s)"
-        )
+            line = f"Index up to date: {self.files} files, {self.chunks} chunks in {self.index_dir} ({self.seconds:.1f}s)"
+        else:
+            line = (
+                f"Indexed {self.files} files ({self.added} added, {self.changed} changed, {self.removed} removed): "
+                f"{self.chunks} chunks, {self.embedded} embedded, in {self.index_dir} ({self.seconds:.1f}s)"
+            )
+        skipped = ingest.skipped_summary(self.skipped)
+        return f"{line}; {skipped}" if skipped else line
 
 
 def check_question(question: str) -> str:
@@ -108,6 +112,7 @@ def _recipe(settings: Settings) -> dict[str, str | int]:
         "lexical_analyzer": ANALYZER,
         "chunker": CHUNKER,
         "glosser": glosser() if settings.glosses else "off",
+        "extractor": ingest.EXTRACTOR,
     }
 
 
@@ -167,17 +172,22 @@ class Bot:
         started = time.perf_counter()
         corpus_dir, index_dir = settings.corpus_dir, settings.index_dir
         with index_store.build_lock(index_dir):
-            documents = list(read_documents(corpus_dir))
-            if not documents:
-                raise CorpusError(f"corpus folder {corpus_dir} has no readable text files")
             manifest = None
             if index_store.exists(index_dir) and not rebuild:
                 manifest = index_store.read_manifest(index_dir)
                 _check_recipe(manifest, settings, index_dir)
+            store = ingest.ExtractStore(index_dir)
+            corpus = ingest.read_corpus(corpus_dir, settings.include, settings.exclude, store, progress)
+            if corpus.skipped and settings.strict:
+                raise CorpusError(f"{corpus.skipped_summary()} (--strict), first {corpus.skipped[0]}")
+            documents = corpus.documents
+            if not documents:
+                raise CorpusError(ingest.no_documents(corpus_dir, corpus))
+            skipped = tuple(corpus.skipped)
             changes = index_store.diff(documents, manifest)
             if manifest is not None and not changes.any:  # the manifest alone says so: nothing else is read
                 _export_query_encoder(settings, None)
-                return IndexReport(len(documents), 0, 0, 0, manifest.chunk_count, 0, time.perf_counter() - started, index_dir)
+                return IndexReport(len(documents), 0, 0, 0, manifest.chunk_count, 0, time.perf_counter() - started, index_dir, skipped)
             previous = index_store.read(index_dir) if manifest is not None else None
 
             # The bundled engine maps its weights in an instant, and one that cannot run on this CPU must say
@@ -229,6 +239,8 @@ class Bot:
                 ),
             )
             index_store.write(index_dir, stored, settings.ann)
+            # The generation just replaced may still be read, so its extractions stay too.
+            store.prune(set(stored.manifest.files.values()) | set(manifest.files.values() if manifest else ()))
             _export_query_encoder(settings, embedder)
         return IndexReport(
             files=len(documents),
@@ -239,6 +251,7 @@ class Bot:
             embedded=len(texts),
             seconds=time.perf_counter() - started,
             index_dir=index_dir,
+            skipped=skipped,
         )
 
     def _encode_query(self, question: str) -> np.ndarray:
@@ -310,6 +323,39 @@ class Bot:
         """The question analysed once against this index's vocabulary and bridges, in its conversation."""
         earlier = [turn.analysis or analyse(turn.question) for turn in turns]
         return analyse(question, earlier, self._retriever.bridge, self._retriever.knows, standalone)
+
+    def source(self, source: str, line_start: int, line_end: int | None = None, context: int = 3) -> SourceExcerpt:
+        """Cited lines with ``context`` lines around them, from the text the index quoted.
+
+        Read from the extraction stored at indexing time, so a PDF citation is
+        checked without the PDF, and a file edited since shows what was cited.
+        """
+        line_end = line_start if line_end is None else line_end
+        sha256 = self._stored.manifest.files.get(source)
+        if sha256 is None:
+            raise SourceError(f"no indexed file is named {source!r}")
+        extraction = ingest.ExtractStore(self.settings.index_dir, self._stored.manifest.extractor).load(sha256)
+        if extraction is None:
+            raise SourceError(f"the index holds no stored text of {source}; rebuild it with: qa index --rebuild")
+        lines = [line.removesuffix("\r") for line in extraction.text.split("\n")]
+        if lines and lines[-1] == "":
+            lines.pop()
+        if line_start > line_end:
+            raise SourceError(f"lines {line_start}-{line_end} run backwards; write the first line first")
+        if line_start < 1 or line_end > len(lines):
+            raise SourceError(f"{source} has lines 1-{len(lines)}; there is no line {line_start if line_start < 1 else line_end}")
+        first = max(1, line_start - context)
+        last = min(len(lines), line_end + context)
+        offset = sum(len(line) + 1 for line in lines[: line_start - 1])
+        return SourceExcerpt(
+            source=source,
+            page=page_at(extraction.pages, offset),
+            line_start=line_start,
+            line_end=line_end,
+            first_line=first,
+            lines=lines[first - 1 : last],
+            total_lines=len(lines),
+        )
 
     def conversation(self) -> "Conversation":
         """A conversation whose follow-ups are understood against its earlier turns."""

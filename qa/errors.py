@@ -26,6 +26,10 @@ class QuestionError(QAError):
     """The question is empty or too long."""
 
 
+class SourceError(QAError):
+    """A cited file or line that the index does not hold (``qa show``)."""
+
+
 class SettingsError(QAError):
     """A setting, config file or environment variable has a bad value."""
 

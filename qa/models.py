@@ -6,6 +6,7 @@ models serialised, so the CLI, the Python API and the Slack bot never disagree.
 
 from __future__ import annotations
 
+import bisect
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,12 +16,46 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+# What a converted format calls its parts: the word a citation's label uses for ``page``.
+PAGE_WORDS = {".pdf": "page", ".pptx": "slide", ".xlsx": "sheet", ".xlsm": "sheet", ".epub": "chapter"}
+
+
+def page_word(source: str) -> str:
+    """``page`` for a PDF, ``slide`` for a deck, ``sheet`` for a workbook, ``chapter`` for an EPUB."""
+    dot = source.rfind(".")
+    return PAGE_WORDS.get(source[dot:].lower() if dot >= 0 else "", "page")
+
+
 class Document(_Frozen):
-    """One source file, decoded."""
+    """One source file, decoded or converted to text.
+
+    ``text`` is what lines and offsets count in: the file itself for plain
+    text, the extracted text for a converted format.
+    """
 
     source: str = Field(description="Path relative to the corpus root, with '/' separators.")
     text: str
     sha256: str = Field(description="Hash of the file's bytes; what incremental indexing compares.")
+    pages: tuple[int, ...] = Field(
+        (), description="Offsets in text where each page (slide, sheet, chapter) begins, the first 0; empty for plain text."
+    )
+
+    def page_at(self, offset: int) -> int | None:
+        """1-based page holding the character at ``offset``; None for a document without pages."""
+        return page_at(self.pages, offset)
+
+    def page_spans(self) -> list[tuple[int, int]]:
+        """(start, end) of each page, or the whole text as one span; chunks never cross these."""
+        if not self.pages:
+            return [(0, len(self.text))]
+        ends = [*self.pages[1:], len(self.text)]
+        return list(zip(self.pages, ends))
+
+
+def page_at(pages: tuple[int, ...] | list[int], offset: int) -> int | None:
+    if not pages:
+        return None
+    return bisect.bisect_right(pages, offset) or 1
 
 
 class Chunk(_Frozen):
@@ -32,6 +67,7 @@ class Chunk(_Frozen):
     line_start: int = Field(description="1-based line of char_start.")
     line_end: int = Field(description="1-based line of the chunk's last character.")
     text: str
+    page: int | None = Field(None, description="1-based page, slide, sheet or chapter; None for plain text.")
 
 
 class Passage(_Frozen):
@@ -45,6 +81,7 @@ class Passage(_Frozen):
     char_end: int
     text: str
     score: float
+    page: int | None = None
     glosses: tuple[tuple[int, int, str], ...] = Field(
         (),
         exclude=True,
@@ -82,6 +119,10 @@ class Question(_Frozen):
     unknown_names: tuple[str, ...] = Field((), description="Those names that no document holds, even through the bridges.")
     answer_type: AnswerType = Field("other", description="What kind of short answer the question asks for.")
 
+    @property
+    def label(self) -> str:
+        return label(self.source, self.line_start, self.line_end, self.page)
+
 
 class Citation(_Frozen):
     """A verbatim quote, located to the character and line in its source file."""
@@ -92,6 +133,7 @@ class Citation(_Frozen):
     char_start: int
     char_end: int
     quote: str
+    page: int | None = Field(None, description="1-based page (PDF), slide (PPTX), sheet (XLSX) or chapter (EPUB); None for plain text.")
     marks: list[tuple[int, int]] = Field(
         default_factory=list, description="(start, end) offsets in quote of the key phrases that match the question."
     )
@@ -106,10 +148,27 @@ class Citation(_Frozen):
 
     @property
     def label(self) -> str:
-        """``file:line`` or ``file:first-last``, the way people write a citation."""
-        if self.line_start == self.line_end:
-            return f"{self.source}:{self.line_start}"
-        return f"{self.source}:{self.line_start}-{self.line_end}"
+        """``file:line`` or ``file:first-last``, the way people write a citation; ``(page 3)`` after it for a PDF."""
+        return label(self.source, self.line_start, self.line_end, self.page)
+
+
+def label(source: str, line_start: int, line_end: int, page: int | None = None) -> str:
+    """``file:12``, ``file:12-14``, ``handbook.pdf:57 (page 3)``: what ``qa show`` reads back."""
+    lines = str(line_start) if line_start == line_end else f"{line_start}-{line_end}"
+    where = f" ({page_word(source)} {page})" if page is not None else ""
+    return f"{source}:{lines}{where}"
+
+
+class SourceExcerpt(_Frozen):
+    """Cited lines in their context, read from the stored extraction (``qa show``, ``GET /source``)."""
+
+    source: str
+    page: int | None = Field(None, description="Page (slide, sheet, chapter) of the first cited line; None for plain text.")
+    line_start: int = Field(description="First cited line, 1-based.")
+    line_end: int = Field(description="Last cited line.")
+    first_line: int = Field(description="Number of lines[0]: the excerpt starts this many lines into the text.")
+    lines: list[str] = Field(description="The cited lines with their context, without line breaks.")
+    total_lines: int
 
 
 class Answer(_Frozen):

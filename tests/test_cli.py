@@ -84,7 +84,7 @@ class TestBadInput:
 
     def test_run_empty_corpus(self, tmp_path):
         (tmp_path / "empty").mkdir()
-        self.assert_one_line_error(qa("index", tmp_path / "empty", "--index-dir", tmp_path / "i"), "no .txt or .md files")
+        self.assert_one_line_error(qa("index", tmp_path / "empty", "--index-dir", tmp_path / "i"), "has no readable documents")
 
     def test_run_corrupted_index(self, tmp_path, seed_settings):
         import shutil

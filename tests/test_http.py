@@ -104,6 +104,15 @@ def test_bad_input_is_a_clear_4xx(server: str, path: str, payload: Any, status: 
     assert got == status and detail in body["detail"], body
 
 
+def test_source_shows_cited_lines_as_qa_show_does(server: str, bot: Bot) -> None:
+    citation = bot.ask(HEADLINE).citations[0]
+    status, body = call(f"{server}/source?source={citation.source}&line_start={citation.line_start}&context=1")
+    assert status == 200 and body == json.loads(bot.source(citation.source, citation.line_start, context=1).model_dump_json())
+    assert body["page"] is None and citation.quote in body["lines"][citation.line_start - body["first_line"]]
+    status, body = call(f"{server}/source?source=nowhere.pdf&line_start=1")
+    assert status == 404 and body["detail"] == "no indexed file is named 'nowhere.pdf'"
+
+
 def test_bad_json_is_400(server: str) -> None:
     status, body = call(server + "/ask", b'{"question": "unterminated')
     assert status == 400 and body["detail"].startswith("body is not valid JSON")

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from qa.stages.answer import compose
 from qa.stages.chunk import chunk_document
 from qa.models import Document
-from qa.stages.ingest import decode
+from qa.stages.ingest import extract
 from qa.stages.analyse import analyse
 from qa.stages.retrieve import passage_of
 
@@ -60,7 +60,8 @@ def count_chars(text: str) -> int:
 def check_file(path: Path, max_tokens: int, question_words: list[str]) -> None:
     """Chunk, retrieve (as passages) and answer one file; every offset must slice ``file_text`` exactly."""
     text = file_text(path.read_bytes())
-    document = Document(source=path.name, text=decode(path.read_bytes(), path.name), sha256="")
+    extraction = extract(path.read_bytes(), path.suffix)
+    document = Document(source=path.name, text=extraction.text, sha256="", pages=tuple(extraction.pages))
     chunks = chunk_document(document, max_tokens, max_tokens // 5, count_chars)
     passages = [passage_of(chunk, rank, 1.0 / rank, ()) for rank, chunk in enumerate(chunks[:5], start=1)]
     for item in [*chunks, *passages]:

@@ -7,6 +7,7 @@ and prints models. Every ``QAError`` becomes one line on stderr and exit 1.
 from __future__ import annotations
 
 import json
+import re
 import logging
 import os
 import sys
@@ -21,9 +22,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from qa.bot import Bot, Progress
-from qa.errors import QAError
+from qa.errors import QAError, SourceError
 from qa.evaluate import load_golden, misses, summarise
 from qa.faces.repl import Repl, ask_and_print
+from qa.models import page_word
 from qa.settings import Settings
 
 app = typer.Typer(
@@ -96,15 +98,29 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what
 
 @app.command()
 def index(
-    corpus_dir: Annotated[Optional[Path], typer.Argument(help="Folder of .txt/.md files [default: corpus]", show_default=False)] = None,
+    corpus_dir: Annotated[Optional[Path], typer.Argument(help="Folder of documents [default: corpus]", show_default=False)] = None,
     model: Model = None,
     index_dir: IndexDir = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start from scratch, e.g. after changing the model.")] = False,
+    include: Annotated[
+        Optional[list[str]], typer.Option("--include", metavar="GLOB", help="Only files matching this gitignore-style glob (repeatable), e.g. '*.pdf'", show_default=False)
+    ] = None,
+    exclude: Annotated[
+        Optional[list[str]], typer.Option("--exclude", metavar="GLOB", help="Leave out files matching this glob (repeatable), e.g. 'drafts/'", show_default=False)
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail if any file is skipped (unreadable, encrypted, unknown format).")] = False,
     config: Config = None,
 ) -> None:
-    """Build or update the index; only new or changed files are embedded."""
+    """Build or update the index; only new or changed files are read and embedded.
+
+    Reads .txt, .md, .csv, .tsv, .pdf (OCR with Tesseract for scans), .html, .docx, .pptx, .xlsx, .epub
+    and .eml. Hidden files, and files that .gitignore or .qaignore name, are left out; every other file
+    that is not read is listed as skipped.
+    """
     with user_errors():
-        settings = load_settings(config, corpus_dir=corpus_dir, model=model, index_dir=index_dir)
+        settings = load_settings(
+            config, corpus_dir=corpus_dir, model=model, index_dir=index_dir, include=include or None, exclude=exclude or None, strict=strict or None
+        )
         with progress_bar() as progress:
             report = Bot.index(settings, rebuild=rebuild, progress=progress)
         err.print(report.summary())
@@ -160,6 +176,42 @@ def chat(
         settings = load_settings(config, no_llm, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, reranker=reranker, top_k=k)
         bot = open_bot(settings)
         Repl(bot.conversation(), out, err, settings.chat_history_file).run()
+
+
+def parse_citation(citation: str) -> tuple[str, int, int]:
+    """``file:12``, ``file:12-14`` or a label as qa prints it, ``handbook.pdf:57 (page 3)``, as (file, first, last)."""
+    reference = re.sub(r"\s+\([^()]*\)\s*$", "", citation.strip())
+    source, colon, lines = reference.rpartition(":")
+    match = re.fullmatch(r"(\d+)(?:-(\d+))?", lines)
+    if not colon or not source or match is None:
+        raise SourceError(f"cannot read {citation!r} as FILE:LINE or FILE:FIRST-LAST, e.g. handbook.pdf:57")
+    first = int(match.group(1))
+    return source, first, int(match.group(2) or first)
+
+
+@app.command()
+def show(
+    citation: Annotated[str, typer.Argument(help="FILE:LINE or FILE:FIRST-LAST, as a citation prints it", show_default=False)],
+    context: Annotated[int, typer.Option("--context", "-C", help="Lines shown before and after", min=0)] = 3,
+    as_json: AsJson = False,
+    index_dir: IndexDir = None,
+    config: Config = None,
+) -> None:
+    """Print cited lines in context, from the text the index stored (no PDF viewer needed)."""
+    with user_errors():
+        source, first, last = parse_citation(citation)
+        settings = load_settings(config, index_dir=index_dir)
+        excerpt = Bot.load(settings, build_if_missing=False).source(source, first, last, context)
+        if as_json:
+            print(excerpt.model_dump_json(indent=2))
+            return
+        where = f" ({page_word(source)} {excerpt.page})" if excerpt.page is not None else ""
+        out.print(f"[cyan]{escape(source)}[/cyan]{where}")
+        width = len(str(excerpt.first_line + len(excerpt.lines) - 1))
+        for number, line in enumerate(excerpt.lines, start=excerpt.first_line):
+            cited = excerpt.line_start <= number <= excerpt.line_end
+            gutter = f"{number:>{width}} {'>' if cited else ' '} "
+            out.print(f"[bold]{gutter}{escape(line)}[/bold]" if cited else f"[dim]{gutter}[/dim]{escape(line)}")
 
 
 @app.command(name="eval")

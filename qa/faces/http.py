@@ -10,16 +10,16 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.bot import MAX_QUESTION_CHARS, Bot, check_question
-from qa.errors import QAError, QuestionError
+from qa.errors import QAError, QuestionError, SourceError
 from qa.lru import LRU
-from qa.models import Answer
+from qa.models import Answer, SourceExcerpt
 
 if TYPE_CHECKING:
     from qa.chat import Conversation
@@ -143,7 +143,7 @@ def create_app(bot: Bot) -> FastAPI:
 
     @api.exception_handler(QAError)
     async def user_error(request: Request, error: QAError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=400)
+        return JSONResponse({"detail": str(error)}, status_code=404 if isinstance(error, SourceError) else 400)
 
     @api.post("/ask", response_model=Answer, summary="Answer one question, with citations")
     def ask(request: AskRequest) -> Answer:
@@ -157,6 +157,11 @@ def create_app(bot: Bot) -> FastAPI:
         conversation = conversations.get_or_create(request.conversation_id, bot.conversation)
         with asking:
             return conversation.ask(request.question)
+
+    @api.get("/source", response_model=SourceExcerpt, summary="Cited lines in context, from the stored extraction")
+    def source(source: str, line_start: int, line_end: int | None = None, context: int = Query(3, ge=0, le=200)) -> SourceExcerpt:
+        """What ``qa show`` prints: a citation's lines (``/source?source=handbook.pdf&line_start=57``) with their page."""
+        return bot.source(source, line_start, line_end, context)
 
     @api.get("/healthz", response_model=Health, summary="Liveness: the index is loaded and the model warm")
     def healthz() -> Health:

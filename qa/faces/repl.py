@@ -16,8 +16,7 @@ from rich.markup import escape
 
 from qa.chat import Conversation
 from qa.errors import QAError
-from qa.crosslingual.reading import READING_LABEL
-from qa.models import Answer, Citation
+from qa.models import Answer, Citation, Passage, page_word
 
 Ask = Callable[..., Answer]  # (question, on_text=...) -> Answer, as Bot.ask and Conversation.ask
 
@@ -48,7 +47,13 @@ def print_answer(out: Console, answer: Answer, streamed: bool = False) -> None:
         out.print()
         for passage in answer.passages[:3]:
             snippet = " ".join(passage.text.split())[:160]
-            out.print(f"[dim]{passage.rank}.[/dim] [cyan]{passage.source}:{passage.line_start}-{passage.line_end}[/cyan]  {escape(snippet)}")
+            out.print(f"[dim]{passage.rank}.[/dim] [cyan]{escape(span_label(passage))}[/cyan]  {escape(snippet)}")
+
+
+def span_label(passage: Passage) -> str:
+    """``file:12-14``, and the page (slide, sheet) of a converted file: ``handbook.pdf:57-60 (page 3)``."""
+    where = f" ({page_word(passage.source)} {passage.page})" if passage.page is not None else ""
+    return f"{passage.source}:{passage.line_start}-{passage.line_end}{where}"
 
 
 def marked(citation: Citation) -> str:
@@ -75,7 +80,7 @@ def print_sources(out: Console, answer: Answer | None) -> None:
         out.print("[dim]No answer yet.[/dim]")
         return
     for passage in answer.passages:
-        label = f"{passage.source}:{passage.line_start}-{passage.line_end}"
+        label = span_label(passage)
         out.print(f"[bold]{passage.rank}.[/bold] [cyan]{escape(label)}[/cyan] [dim]score {passage.score:.3f}[/dim]")
         out.print(escape(passage.text), end="\n\n")
 

@@ -189,9 +189,7 @@ def answer_blocks(answer: Answer, answer_id: str) -> list[dict[str, Any]]:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "*Sources*"}]})
         for passage in answer.passages:
             snippet = _cut(" ".join(passage.text.split()), SNIPPET_LIMIT)
-            location = passage.source + (
-                f":{passage.line_start}" if passage.line_start == passage.line_end else f":{passage.line_start}-{passage.line_end}"
-            )
+            location = passage.label
             blocks.append(
                 {
                     "type": "context",

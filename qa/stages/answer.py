@@ -153,6 +153,7 @@ def citation_of(candidate: Candidate, query_terms: list[str] | None = None, ques
         char_start=candidate.char_start,
         char_end=candidate.char_end,
         quote=candidate.text,
+        page=candidate.passage.page,
         marks=key_phrases(query_terms or [], candidate.text, candidate.glosses),
         reading=reading(candidate.text, candidate.glosses, question_language),
     )

@@ -268,8 +268,13 @@ def chunk_spans(text: str, max_tokens: int, overlap_tokens: int, count_tokens: T
 
 
 def chunk_document(document: Document, max_tokens: int, overlap_tokens: int, count_tokens: TokenCounter) -> list[Chunk]:
+    """The document's chunks, each within one page (slide, sheet) so that it cites one page."""
     text = document.text
     starts = line_starts(text)
+    spans = []
+    for page_start, page_end in document.page_spans():
+        page = text[page_start:page_end]
+        spans.extend(Span(page_start + s.start, page_start + s.end) for s in chunk_spans(page, max_tokens, overlap_tokens, count_tokens))
     return [
         Chunk(
             source=document.source,
@@ -278,6 +283,7 @@ def chunk_document(document: Document, max_tokens: int, overlap_tokens: int, cou
             line_start=line_of(starts, span.start),
             line_end=line_of(starts, span.end - 1),
             text=text[span.start : span.end],
+            page=document.page_at(span.start),
         )
-        for span in chunk_spans(text, max_tokens, overlap_tokens, count_tokens)
+        for span in spans
     ]

@@ -74,6 +74,7 @@ class Manifest(BaseModel):
     lexical_analyzer: str
     chunker: str
     glosser: str
+    extractor: str = ""  # qa.stages.ingest.EXTRACTOR; empty in an index older than it
     files: dict[str, str]  # source -> sha256 of its bytes
     chunk_count: int
     built_at: str

@@ -235,6 +235,7 @@ def locate(claim: str, passage: Passage, question_language: str = "en") -> Citat
             char_start=passage.char_start,
             char_end=passage.char_end,
             quote=passage.text,
+            page=passage.page,
         )
     return citation_of(best, question_language=question_language)
 

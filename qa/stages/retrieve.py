@@ -88,6 +88,7 @@ def passage_of(chunk: Chunk, rank: int, score: float, glosses, dense: float | No
         char_end=chunk.char_end,
         text=chunk.text,
         score=round(score, 6),
+        page=chunk.page,
         glosses=tuple(glosses),
         dense=None if dense is None else round(dense, 6),
     )
