@@ -92,3 +92,12 @@ def test_abstention_keeps_the_passages_and_says_why() -> None:
     assert answer.reason and 0 < answer.confidence < 0.99
     lenient = compose(analyse("Who wrote War and Peace?"), passages, abstain_below=0.0, calibration=strict)
     assert not lenient.abstained and lenient.reason is None and lenient.confidence == answer.confidence
+
+
+def test_a_count_is_no_sum_of_money() -> None:
+    from qa.stages.analyse import analyse
+    from qa.stages.answer import compose
+
+    text = "日本航空自卫队获得768亿日元,购买另外8架F35A战斗机。未来十年,日本将从美国购买147架F35战斗机。"
+    answer = compose(analyse("How many F35 fighters will Japan buy over the next ten years?"), [_passage(text)], 0.0)
+    assert answer.short_answer in ("8架", "147架")

@@ -205,7 +205,8 @@ def short_answers(question: Question, citations: list[Citation]) -> list[tuple[i
     for number, citation in enumerate(citations):
         if question.answer_type in ("person", "place") and citation.reading is not None:
             continue
-        found.extend((number, start, end) for start, end in _spans(question, citation.quote))
+        found.extend((number, start, end) for start, end in _spans(question, citation.quote)
+                     if question.answer_type != "number" or fits(question, citation.quote[start:end]))
     return found
 
 
@@ -219,6 +220,21 @@ def nearest(spans: list[tuple[int, int, int]], citations: list[Citation]) -> tup
         return min(start - b if start >= b else max(0, a - end) for a, b in marks)
 
     return min(spans, key=lambda span: (distance(span), span[0], span[1]), default=None)
+
+
+def fits(question: Question, text: str) -> bool:
+    """Does a number fit the question: a count ("how many") is no sum of money, a sum ("how much money") is one."""
+    money = bool(_MONEY.search(text))
+    if _COUNT.search(question.text):
+        return not money
+    if _SUM.search(question.text):
+        return money
+    return True
+
+
+_MONEY = re.compile(r"USD|EUR|US-Dollar|dollars?|euros?|美元|日元|日圆|元|원|\$|€|¥")
+_COUNT = re.compile(r"\bhow many\b|\bwie viele\b|\bcuánt[oa]s\b|多少[架个名家艘]|几[个名家架]|몇 ?[명개곳대]", re.IGNORECASE)
+_SUM = re.compile(r"\bhow much (?:money|did|does|will|is|was)\b|\bwie viel geld\b|多少钱|얼마", re.IGNORECASE)
 
 
 def evidence(question: Question, passages: list[Passage], ranked: list[Candidate]) -> dict[str, float]:
