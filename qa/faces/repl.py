@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from qa.chat import Conversation
 from qa.errors import QAError
+from qa.crosslingual.reading import READING_LABEL
 from qa.models import Answer, Citation, Passage, page_word
 
 Ask = Callable[..., Answer]  # (question, on_text=...) -> Answer, as Bot.ask and Conversation.ask
