@@ -75,17 +75,9 @@ class TestAlignment:
         assert english_view(words, text) == "KIAT NIST letter of intent LOI conclude"
 
 
-@pytest.fixture(scope="module")
-def glossed_settings(tmp_path_factory) -> Settings:
-    """The seeds indexed with glosses, which the default leaves off."""
-    settings = Settings(corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("glossed"), glosses=True)
-    Bot.index(settings)
-    return settings
-
-
 class TestIndexedGlosses:
-    def test_run_every_stored_gloss_renders_words_of_its_chunk(self, glossed_settings):
-        stored = index_store.read(glossed_settings.index_dir)
+    def test_run_every_stored_gloss_renders_words_of_its_chunk(self, index_dir):
+        stored = index_store.read(index_dir)
         assert stored.manifest.glosser == glosser()
         for chunk, words in zip(stored.chunks, stored.glosses):
             for start, end, english in words:
@@ -95,13 +87,13 @@ class TestIndexedGlosses:
         german = [words for chunk, words in zip(stored.chunks, stored.glosses) if chunk.source.startswith("000_")]
         assert all(korean) and all(german) == (freedict_path() is not None)
 
-    def test_run_glosses_off_is_another_recipe(self, seed_settings, glossed_settings):
-        stored = index_store.read(seed_settings.index_dir)
-        assert stored.manifest.glosser == "off" and not any(stored.glosses)  # the default
-        without = glossed_settings.model_copy(update={"glosses": False})
+    def test_run_embedding_the_glosses_is_another_recipe(self, seed_settings):
+        """Glosses are always made (the dictionary bridge reads them backwards); embedding them is a setting."""
+        assert index_store.read(seed_settings.index_dir).manifest.glosser == glosser()  # the default embeds the text
+        embedding = seed_settings.model_copy(update={"glosses": True})
         with pytest.raises(BadIndexError, match="glosser"):
-            Bot.index(without)  # a build would mix glossed and unglossed chunks
-        assert Bot.load(without).ask("What did NIST sign with Korea?").citations  # asking does not care
+            Bot.index(embedding)  # a build would mix glossed and unglossed vectors
+        assert Bot.load(embedding).ask("What did NIST sign with Korea?").citations  # asking does not care
 
 
 needs_freedict = pytest.mark.skipif(freedict_path() is None, reason="FreeDict's German-English dictionary is not installed (apt-get install dict-freedict-deu-eng)")
@@ -129,8 +121,8 @@ class TestGerman:
     def test_run_only_german_text_is_read_as_german(self, glossary):
         assert glossary.gloss("The moon and the vehicles of the agency.") == []
 
-    def test_run_the_bridge_finds_german_words_as_the_text_inflects_them(self, glossed_settings):
-        assert "Fahrzeugen" in index_store.read(glossed_settings.index_dir).lexicon.get("vehicl", [])
+    def test_run_the_bridge_finds_german_words_as_the_text_inflects_them(self, bot):
+        assert "Fahrzeugen" in bot._stored.lexicon.get("vehicl", [])
 
 
 def test_without_freedict_german_stays_german(tmp_path, monkeypatch):

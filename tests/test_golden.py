@@ -16,9 +16,9 @@ GOLDEN = REPO / "tests" / "golden"
 
 # With the default multilingual model and no glosses, FreeDict's dictionary no longer changes retrieval.
 FLOORS = {
-    "hit@1": 0.77,
-    "hit@5": 0.94,
-    "mrr@10": 0.84,
+    "hit@1": 0.76,
+    "hit@5": 0.93,
+    "mrr@10": 0.83,
     "answer_match": 0.74,
 }
 # The issue's target: at most 3 % of answerable questions refused (benchmarks/abstention.py calibrates to it).
@@ -27,9 +27,9 @@ MAX_FALSE_ABSTAIN = 0.03
 # misses (unanswerable-nearmiss.jsonl) and the seeds' own unanswerable cases are refused by none yet
 # (benchmarks/abstention.py); their floor would be zero, so they have none.
 UNANSWERABLE_FLOORS = {"unanswerable-offtopic.jsonl": 0.19}
-ENGLISH_FLOORS = {"hit@1": 0.73, "hit@5": 0.93}
+ENGLISH_FLOORS = {"hit@1": 0.72, "hit@5": 0.91}
 # Same-language questions must not get worse as the cross-lingual bridges grow.
-SAME_LANGUAGE_FLOORS = {"de": 0.87, "ko": 0.71, "zh": 1.0}
+SAME_LANGUAGE_FLOORS = {"de": 0.87, "ko": 0.85, "zh": 1.0}
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +86,34 @@ def test_headline(bot):
     assert "LOI" in answer.answer or "협력의향서" in answer.answer
     assert any(c.source == KOREAN and c.line_start <= 22 <= c.line_end for c in answer.citations)
 
+
+# Questions in the documents' own language, beyond the seeds' few: Korean over the Korean seed,
+# Spanish and Russian over XQuAD articles (tests/golden/xquad). A model or fusion that reads one
+# language worse than before fails here.
+# Measured: Korean 0.852 / 1.000, Spanish and Russian 1.000 / 1.000 (hit@1 / hit@5); the floors
+# leave one question of room, for the engine's sums may round differently on another CPU.
+OWN_LANGUAGE_FLOORS = {
+    "korean.jsonl": {"hit@1": 0.81, "hit@5": 1.0},
+    "xquad-es.jsonl": {"hit@1": 0.96, "hit@5": 0.96},
+    "xquad-ru.jsonl": {"hit@1": 0.96, "hit@5": 0.96},
+}
+
+
+@pytest.fixture(scope="module")
+def xquad_bot(tmp_path_factory):
+    from qa.bot import Bot
+    from qa.settings import Settings
+
+    settings = Settings(corpus_dir=GOLDEN / "xquad", index_dir=tmp_path_factory.mktemp("xquad-index"))
+    Bot.index(settings)
+    return Bot.load(settings, build_if_missing=False)
+
+
+@pytest.mark.parametrize("golden", sorted(OWN_LANGUAGE_FLOORS))
+def test_own_language_questions_hold_their_floor(golden, bot, request):
+    cases = load_golden(GOLDEN / golden)
+    assert len(cases) >= 25 and len({c.lang for c in cases}) == 1
+    chosen = bot if golden == "korean.jsonl" else request.getfixturevalue("xquad_bot")
+    summary = summarise(chosen.evaluate(cases))
+    for metric, floor in OWN_LANGUAGE_FLOORS[golden].items():
+        assert summary[metric] >= floor, f"{golden}: {metric} fell to {summary[metric]}"
