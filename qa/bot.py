@@ -33,6 +33,7 @@ from qa.stages.lexical import ANALYZER, index_terms
 from qa.stages.llm import LLM, TextSink
 from qa.models import Answer, Chunk, Passage, Question, SourceExcerpt, page_at
 from qa.stages.analyse import analyse
+from qa.stages.calibration import default_calibration
 from qa.stages.rerank import Reranker
 from qa.stages.retrieve import Retriever
 from qa.settings import Settings
@@ -320,9 +321,16 @@ class Bot:
                 warnings.append(f"{error}; the follow-up was searched with the conversation's entities")
         analysed = self.analyse(question, turns, standalone)
         passages = self._retriever.search(analysed, k or self.settings.top_k)
-        answer = compose(analysed, passages, self.settings.abstain_below)
+        answer = compose(analysed, passages, self._abstain_below())
         searched = None if analysed.search == question else analysed.search
         return answer.model_copy(update={"searched": searched, "warnings": warnings})
+
+    def _abstain_below(self) -> float:
+        """The setting, else the calibrated threshold, which holds only for the model it was fitted with: another never abstains."""
+        if self.settings.abstain_below is not None:
+            return self.settings.abstain_below
+        calibration = default_calibration()
+        return calibration.threshold if calibration.model == self.settings.model else 0.0
 
     def analyse(self, question: str, turns: Sequence[Answer] = (), standalone: str | None = None) -> Question:
         """The question analysed once against this index's vocabulary and bridges, in its conversation."""

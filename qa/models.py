@@ -90,6 +90,10 @@ class Passage(_Frozen):
     )
     dense: float | None = Field(None, exclude=True, repr=False, description="The question's cosine with the passage (not with the lexical retriever).")
 
+    @property
+    def label(self) -> str:
+        return label(self.source, self.line_start, self.line_end, self.page)
+
 
 AnswerType = Literal["number", "date", "person", "place", "other"]
 
@@ -118,10 +122,6 @@ class Question(_Frozen):
     names: tuple[str, ...] = Field((), description="Words that name something exactly: acronyms of three capitals or more, numbers.")
     unknown_names: tuple[str, ...] = Field((), description="Those names that no document holds, even through the bridges.")
     answer_type: AnswerType = Field("other", description="What kind of short answer the question asks for.")
-
-    @property
-    def label(self) -> str:
-        return label(self.source, self.line_start, self.line_end, self.page)
 
 
 class Citation(_Frozen):
