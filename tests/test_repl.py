@@ -20,6 +20,7 @@ def start_chat(index_dir: Path, tmp_path: Path, **env: str) -> pexpect.spawn:
         "NO_COLOR": "1",
         "COLUMNS": "200",
         "QA_CHAT_HISTORY_FILE": str(tmp_path / "history"),
+        "QA_QUESTION_LOG": str(tmp_path / "questions.sqlite"),
         **env,
     }
     child = pexpect.spawn(
@@ -60,6 +61,13 @@ def test_a_conversation_with_follow_ups_commands_and_history(index_dir: Path, tm
     assert child.exitstatus == 0
     history = (tmp_path / "history").read_text(encoding="utf-8")
     assert "Where was it signed?" in history
+    from qa.questionlog import QuestionLog
+
+    logged = QuestionLog(tmp_path / "questions.sqlite").entries()
+    assert [(e.face, e.question, e.history) for e in logged[-2:][::-1]] == [
+        ("chat", "What did NIST sign with Korea?", []),
+        ("chat", "Where was it signed?", ["What did NIST sign with Korea?"]),
+    ]
 
 
 def test_llm_answers_stream_and_failures_warn_in_one_line(index_dir: Path, tmp_path: Path, fake_llm: FakeLLM) -> None:

@@ -45,3 +45,45 @@ def test_bridges_from_the_environment(monkeypatch):
     monkeypatch.setenv("QA_BRIDGES", "telepathy")
     with pytest.raises(SettingsError, match="bridges"):
         Settings.load()
+
+
+def test_config_is_found_from_a_subfolder_and_its_paths_read_from_its_folder(tmp_path, monkeypatch):
+    (tmp_path / "qa.toml").write_text('index_dir = "idx"\ncorpus_dir = "docs"\ntop_k = 3\n[slack_collections]\nCHR = "hr-index"\n')
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    settings = Settings.load()
+    assert settings.top_k == 3
+    assert settings.index_dir == tmp_path.resolve() / "idx" and settings.corpus_dir == tmp_path.resolve() / "docs"
+    assert settings.slack_collections == {"CHR": tmp_path.resolve() / "hr-index"}
+    assert Settings.load(index_dir=Path("flag")).index_dir == Path("flag")  # a flag is read from the working folder
+
+
+def test_the_users_config_comes_last(tmp_path, monkeypatch):
+    from qa import paths
+
+    user = paths.config_dir()
+    user.mkdir(parents=True, exist_ok=True)
+    (user / "qa.toml").write_text("top_k = 11\n")
+    try:
+        monkeypatch.chdir(tmp_path)
+        assert Settings.load().top_k == 11
+        (tmp_path / "qa.toml").write_text("top_k = 4\n")
+        assert Settings.load().top_k == 4
+    finally:
+        (user / "qa.toml").unlink()
+
+
+def test_platform_folders_hold_logs_and_history():
+    settings = Settings.load()
+    assert settings.question_log.name == "questions.sqlite" and settings.question_log.is_absolute()
+    assert settings.feedback_log.parent == settings.question_log.parent
+    assert settings.chat_history_file.is_absolute()
+
+
+def test_collections_from_the_environment(monkeypatch):
+    monkeypatch.setenv("QA_SLACK_COLLECTIONS", "C1=/srv/a, C2=b")
+    assert Settings.load().slack_collections == {"C1": Path("/srv/a"), "C2": Path("b")}
+    monkeypatch.setenv("QA_SLACK_COLLECTIONS", "C1")
+    with pytest.raises(SettingsError, match="slack_collections"):
+        Settings.load()

@@ -21,9 +21,10 @@ import pytest
 import uvicorn
 from slack_sdk.signature import SignatureVerifier
 
-from conftest import CORPUS, HEADLINE, HEADLINE_SOURCE, free_port
+from conftest import CORPUS, HEADLINE, HEADLINE_SOURCE, Scripted, free_port
 from qa.bot import Bot
 from qa.faces.feedback import FeedbackLog
+from qa.questionlog import QuestionLog
 from qa.models import Answer, Citation, Passage
 from qa.settings import Settings
 from qa.faces.slack import (
@@ -32,10 +33,13 @@ from qa.faces.slack import (
     FEEDBACK_BLOCK,
     HELP,
     SECTION_LIMIT,
+    SHARE_ACTION,
+    WORKING,
     Message,
     SlackBot,
     SlackConfig,
     SlackSetupError,
+    Streamer,
     Thread,
     answer_blocks,
     message_of,
@@ -43,7 +47,7 @@ from qa.faces.slack import (
     should_answer,
     voted_blocks,
 )
-from qa.faces.slack_app import EVENTS_PATH, connect, http_server, wire
+from qa.faces.slack_app import EVENTS_PATH, connect, http_server, load_collections, wire
 
 BOT_USER = "UQABOT"
 SECRET = "test-signing-secret"
@@ -94,6 +98,20 @@ class MockSlack:
 
     def posts_unlocked(self, channel: str, method: str) -> list[dict[str, Any]]:
         return [c.body for c in self.calls if c.method == method and c.body.get("channel") == channel]
+
+    def wait_response(self, url_path: str) -> dict[str, Any]:
+        """The body posted to a response_url (Bolt's ``respond``), which names no channel."""
+        deadline = time.monotonic() + WAIT
+        with self.changed:
+            while not (found := [c.body for c in self.calls if c.method == url_path]):
+                left = deadline - time.monotonic()
+                assert left > 0, f"nothing posted to {url_path} within {WAIT}s"
+                self.changed.wait(left)
+            return found[0]
+
+    def methods(self, channel: str) -> list[str]:
+        with self.changed:
+            return [c.method for c in self.calls if c.body.get("channel") == channel]
 
 
 def mock_handler(mock: MockSlack) -> type[BaseHTTPRequestHandler]:
@@ -153,7 +171,8 @@ class Served:
 @pytest.fixture(scope="module")
 def settings(index_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The bot's settings, with the feedback log in a folder of its own."""
-    return Settings.load(corpus_dir=CORPUS, index_dir=index_dir, feedback_log=tmp_path_factory.mktemp("slack") / "feedback.jsonl")
+    folder = tmp_path_factory.mktemp("slack")
+    return Settings.load(corpus_dir=CORPUS, index_dir=index_dir, feedback_log=folder / "feedback.jsonl", question_log=folder / "questions.sqlite")
 
 
 @pytest.fixture(scope="module")
@@ -300,16 +319,21 @@ def test_config_names_every_missing_variable(monkeypatch: pytest.MonkeyPatch) ->
 
 
 class RecordingWeb:
-    """A Web API client that only remembers what it was asked to post."""
+    """A Web API client that only remembers what it was asked to do, as (method, arguments)."""
 
     def __init__(self) -> None:
-        self.posted: list[dict[str, Any]] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
 
-    def chat_postMessage(self, **kwargs: Any) -> dict[str, Any]:
-        self.posted.append(kwargs)
-        return {"ok": True, "ts": "9.9"}
+    def __getattr__(self, method: str) -> Any:
+        def call(**kwargs: Any) -> dict[str, Any]:
+            self.calls.append((method, kwargs))
+            return {"ok": True, "ts": "9.9"}
 
-    chat_update = chat_postEphemeral = chat_postMessage
+        return call
+
+    @property
+    def posted(self) -> list[dict[str, Any]]:
+        return [arguments for method, arguments in self.calls if method == "chat_postMessage"]
 
 
 def test_channel_allow_list_keeps_the_bot_to_its_channels(bot: Bot, index_dir: Path) -> None:
@@ -452,3 +476,186 @@ def test_a_bare_mention_gets_help_not_an_error(served: Served, mock_slack: MockS
     send(served, "app_mention", f"<@{BOT_USER}>", "CBARE")
     [reply] = mock_slack.wait("CBARE")
     assert reply["text"] == HELP
+
+
+# --- /qa, concurrency, 👀, streaming, collections --------------------------------------------
+
+
+def slash_command(served: Served, text: str, channel: str, user: str = "UASKER") -> tuple[int, float, str]:
+    """A signed /qa as Slack posts it (form-encoded); returns status, seconds to acknowledge, and the response_url path."""
+    response_path = f"response-{next(_counter)}"
+    form = {
+        "token": "x", "team_id": "T1", "team_domain": "t", "channel_id": channel, "channel_name": "general", "user_id": user,
+        "user_name": "asker", "command": "/qa", "text": text, "api_app_id": "A1", "trigger_id": "t1",
+        "response_url": served.slack.web.base_url + response_path,
+    }
+    status, _, seconds = signed_post(served.url, urllib.parse.urlencode(form), "application/x-www-form-urlencoded")
+    return status, seconds, response_path
+
+
+def test_slash_command_answers_privately_with_a_share_button(served: Served, mock_slack: MockSlack, settings: Settings) -> None:
+    status, seconds, path = slash_command(served, HEADLINE, "CSLASH", user="USLASH")
+    assert status == 200 and seconds < 3
+    response = mock_slack.wait_response(path)
+    assert response["response_type"] == "ephemeral"
+    assert f"`{HEADLINE_SOURCE}:" in cited_sources(response["blocks"])
+    [share] = response["blocks"][-1]["elements"]
+    assert share["action_id"] == SHARE_ACTION and share["text"]["text"] == "Share in channel"
+    assert mock_slack.posts("CSLASH") == []  # nothing public until shared
+    [entry] = [e for e in QuestionLog(settings.question_log).entries(face="slack") if e.id == share["value"]]
+    assert entry.who == "USLASH" and entry.question == HEADLINE and entry.citations
+
+
+def test_shared_answer_is_posted_for_all_and_its_thread_takes_follow_ups(served: Served, mock_slack: MockSlack) -> None:
+    _, _, path = slash_command(served, HEADLINE, "CSHARE")
+    answer_id = mock_slack.wait_response(path)["blocks"][-1]["elements"][0]["value"]
+    click_path = f"response-{next(_counter)}"
+    payload = {
+        "type": "block_actions", "user": {"id": "USHARER"}, "channel": {"id": "CSHARE"}, "team": {"id": "T1"}, "api_app_id": "A1",
+        "container": {"type": "message", "message_ts": "1.1", "channel_id": "CSHARE", "is_ephemeral": True},
+        "trigger_id": "t2", "response_url": served.slack.web.base_url + click_path,
+        "actions": [{"type": "button", "action_id": SHARE_ACTION, "block_id": FEEDBACK_BLOCK, "value": answer_id, "action_ts": "1"}],
+    }
+    status, _, _ = signed_post(served.url, urllib.parse.urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+    assert status == 200
+    [shared] = mock_slack.wait("CSHARE")
+    assert "thread_ts" not in shared and "<@USHARER> asked" in cited_sources(shared["blocks"])
+    assert shared["blocks"][-1]["elements"][0]["action_id"] == "qa_vote_up"
+    assert mock_slack.wait_response(click_path)["delete_original"] is True
+    # Shared, the answer starts a thread the bot follows: a follow-up needs no mention.
+    [(root, thread)] = [(key[1], t) for key, t in served.slack.threads._items.items() if key[0] == "CSHARE"]
+    event_id, _ = send(served, "message", "Where was it signed?", "CSHARE", thread_ts=root)
+    assert served.outcomes_of(event_id) == [True]
+    assert [turn.question for turn in thread.conversation.turns] == [HEADLINE, "Where was it signed?"]
+
+
+def test_blank_slash_command_gets_help(served: Served, mock_slack: MockSlack) -> None:
+    _, _, path = slash_command(served, "   ", "CSLASHHELP")
+    assert mock_slack.wait_response(path)["text"] == HELP
+
+
+def test_eyes_while_working_then_removed(served: Served, mock_slack: MockSlack) -> None:
+    _, ts = send(served, "app_mention", f"<@{BOT_USER}> {HEADLINE}", "CEYES")
+    mock_slack.wait("CEYES", method="reactions.remove")
+    assert mock_slack.methods("CEYES") == ["reactions.add", "chat.postMessage", "reactions.remove"]
+    for method in ("reactions.add", "reactions.remove"):
+        [reaction] = mock_slack.posts("CEYES", method)
+        assert reaction["name"] == WORKING and reaction["timestamp"] == ts
+
+
+def test_two_slow_answers_run_at_once(served: Served, mock_slack: MockSlack, bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two questions in two threads, each taking a second: both are being answered at the same time."""
+    spans: list[tuple[float, float]] = []
+    ask = bot.ask
+
+    def slow(*args: Any, **kwargs: Any) -> Answer:
+        started = time.monotonic()
+        time.sleep(1.0)
+        answer = ask(*args, **kwargs)
+        spans.append((started, time.monotonic()))
+        return answer
+
+    monkeypatch.setattr(bot, "ask", slow)
+    send(served, "app_mention", f"<@{BOT_USER}> {HEADLINE}", "CSLOW1")
+    send(served, "app_mention", f"<@{BOT_USER}> {HEADLINE}", "CSLOW2")
+    mock_slack.wait("CSLOW1")
+    mock_slack.wait("CSLOW2")
+    assert len(spans) == 2
+    assert max(start for start, _ in spans) < min(end for _, end in spans), f"answered one after the other: {spans}"
+
+
+def test_one_threads_questions_are_answered_in_order(bot: Bot, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    slack = SlackBot.create(bot, RecordingWeb(), settings)
+    spans: list[tuple[float, float]] = []
+    ask = bot.ask
+
+    def slow(*args: Any, **kwargs: Any) -> Answer:
+        started = time.monotonic()
+        time.sleep(0.3)
+        answer = ask(*args, **kwargs)
+        spans.append((started, time.monotonic()))
+        return answer
+
+    monkeypatch.setattr(bot, "ask", slow)
+    mention = {"user": "U1", "channel": "CORDER", "channel_type": "channel"}
+    slack.on_event("app_mention", mention | {"text": f"<@{BOT_USER}> {HEADLINE}", "ts": "5.0"}, "EO1", BOT_USER)
+    workers = [
+        threading.Thread(target=slack.on_event, args=("message", mention | {"text": q, "ts": ts, "thread_ts": "5.0"}, e, BOT_USER))
+        for q, ts, e in (("Where was it signed?", "5.1", "EO2"), ("When was it signed?", "5.2", "EO3"))
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(WAIT)
+    spans.sort()
+    assert len(spans) == 3 and all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:]))
+    assert len(slack.threads.get(("CORDER", "5.0")).conversation.turns) == 3
+
+
+def test_streamer_edits_at_most_every_interval() -> None:
+    web = RecordingWeb()
+    now = [0.0]
+    stream = Streamer(web, "C1", "1.0", interval=2.0, clock=lambda: now[0])
+    for moment, piece in ((0.0, "It "), (0.5, "was "), (1.9, "signed "), (2.1, "in "), (2.2, "Washington "), (4.5, "DC.")):
+        now[0] = moment
+        stream(piece)
+    assert [method for method, _ in web.calls] == ["chat_postMessage", "chat_update", "chat_update"]
+    assert web.calls[0][1]["text"] == "It  …" and web.calls[1][1]["text"] == "It was signed in  …"
+    assert web.calls[2][1]["text"] == "It was signed in Washington DC. …"
+    stream.finish("final", [{"type": "divider"}])
+    assert web.calls[-1] == ("chat_update", {"channel": "C1", "ts": "9.9", "text": "final", "blocks": [{"type": "divider"}]})
+
+
+def test_llm_answer_streams_into_one_message(make_bot: Any, fake_llm: Any, settings: Settings) -> None:
+    fake_llm.reply = lambda request: Scripted(chunks=["It was ", "signed in ", "Washington DC [", "1]."])
+    llm_bot = make_bot(llm_base_url=fake_llm.url, llm_model="test-model")
+    web = RecordingWeb()
+    slack = SlackBot.create(llm_bot, web, settings)
+    slack.stream_interval = 0.0
+    mention = {"user": "U1", "text": f"<@{BOT_USER}> Where was the letter of intent signed?", "ts": "6.0", "channel": "CSTREAM", "channel_type": "channel"}
+    assert slack.on_event("app_mention", mention, "ES1", BOT_USER)
+    methods = [method for method, _ in web.calls]
+    assert methods[0] == "reactions_add" and methods[-1] == "reactions_remove"
+    shown = [(method, arguments) for method, arguments in web.calls if method.startswith("chat_")]
+    assert shown[0][0] == "chat_postMessage" and shown[0][1]["thread_ts"] == "6.0" and shown[0][1]["text"].endswith("…")
+    assert len(shown) >= 3 and all(method == "chat_update" and arguments["ts"] == "9.9" for method, arguments in shown[1:])
+    final = shown[-1][1]
+    assert final["text"] == "It was signed in Washington DC [1]." and final["blocks"][-1]["block_id"] == FEEDBACK_BLOCK
+
+
+def test_channels_answer_from_their_own_collection(bot: Bot, settings: Settings, tmp_path: Path) -> None:
+    corpus = tmp_path / "hr"
+    corpus.mkdir()
+    (corpus / "leave.txt").write_text("Holiday requests go to Ms. Park in the HR office.\nShe answers within two days.\n", encoding="utf-8")
+    Bot.index(Settings.load(corpus_dir=corpus, index_dir=tmp_path / "hr-index"))
+    mapped = settings.model_copy(
+        update={"slack_collections": {"CHR": tmp_path / "hr-index", "CHR2": tmp_path / "hr-index", "CSEEDS": settings.index_dir}}
+    )
+    collections = load_collections(mapped, bot)
+    assert collections["CHR"] is collections["CHR2"] is not bot and collections["CSEEDS"] is bot
+    web = RecordingWeb()
+    slack = SlackBot.create(bot, web, mapped, collections)
+    mention = {"type": "app_mention", "user": "U1", "channel_type": "channel"}
+    slack.on_event("app_mention", mention | {"text": f"<@{BOT_USER}> Who handles holiday requests?", "channel": "CHR", "ts": "7.1"}, "EC1", BOT_USER)
+    slack.on_event("app_mention", mention | {"text": f"<@{BOT_USER}> {HEADLINE}", "channel": "COTHER", "ts": "7.2"}, "EC2", BOT_USER)
+    hr, other = web.posted
+    assert "`leave.txt:1`" in cited_sources(hr["blocks"]) and HEADLINE_SOURCE not in cited_sources(hr["blocks"])
+    assert f"`{HEADLINE_SOURCE}:" in cited_sources(other["blocks"])
+    logged = {e.question: e.collection for e in QuestionLog(settings.question_log).entries(face="slack", limit=None)}
+    assert logged["Who handles holiday requests?"] == str(tmp_path / "hr-index")
+
+
+def test_a_collection_without_an_index_stops_the_start(bot: Bot, settings: Settings, tmp_path: Path) -> None:
+    from qa.errors import BadIndexError
+
+    with pytest.raises(BadIndexError, match="no index in"):
+        load_collections(settings.model_copy(update={"slack_collections": {"CNONE": tmp_path / "nothing"}}), bot)
+
+
+def test_votes_reach_the_question_log(served: Served, mock_slack: MockSlack, settings: Settings) -> None:
+    send(served, "app_mention", f"<@{BOT_USER}> {HEADLINE}", "CLOGVOTE")
+    [reply] = mock_slack.wait("CLOGVOTE")
+    up = reply["blocks"][-1]["elements"][0]
+    served.slack.on_vote(up["action_id"], up["value"], "UVOTER", "CLOGVOTE", {"ts": "1.1", "text": reply["text"], "blocks": reply["blocks"]})
+    [entry] = [e for e in QuestionLog(settings.question_log).entries(limit=None) if e.id == up["value"]]
+    assert (entry.up, entry.down, entry.who, entry.face) == (1, 0, "UASKER", "slack")

@@ -8,7 +8,8 @@ characters (``hanja`` package) it reaches Korean too (半導體 → 반도체).
 Both directions are noisy, so a translation is kept only if it occurs in the
 corpus being indexed: the lexicon an index stores holds nothing but words its
 documents really use. Parsing the dictionary costs seconds, so the parsed
-form is cached per machine (``$QA_CACHE_DIR`` or ``~/.cache/qa``).
+form is cached per machine (``qa.paths.cache_dir()``: ``$QA_CACHE_DIR`` or the
+platform's cache folder, ``~/.cache/qa`` on Linux).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+from qa.paths import cache_dir
 from qa.stages.lexical import stem
 
 log = logging.getLogger(__name__)
@@ -46,10 +48,6 @@ _WORD = re.compile(r"[a-z0-9]+")
 def english_key(phrase: str) -> str:
     """The form both glosses and questions are looked up by: stemmed words."""
     return " ".join(stem(word) for word in _WORD.findall(phrase.lower()))
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("QA_CACHE_DIR") or Path.home() / ".cache" / "qa")
 
 
 def cedict_path() -> Path | None:
@@ -121,7 +119,7 @@ T = TypeVar("T")
 
 def cached(name: str, build: Callable[[], T]) -> T:
     """``build()``, pickled in the cache folder under ``name``: parsing a dictionary takes seconds."""
-    cache = _cache_dir() / f"{name}.pickle"
+    cache = cache_dir() / f"{name}.pickle"
     if cache.is_file():
         try:
             return pickle.loads(cache.read_bytes())

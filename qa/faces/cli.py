@@ -2,6 +2,7 @@
 
 A thin face over ``Bot``: it parses flags into ``Settings``, draws progress
 and prints models. Every ``QAError`` becomes one line on stderr and exit 1.
+Shell completion is Typer's own (``qa --install-completion``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import re
 import logging
 import os
 import sys
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version as package_version
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,16 +25,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from qa.bot import Bot, Progress
-from qa.errors import QAError, SourceError
+from qa.errors import QAError, SettingsError, SourceError
 from qa.evaluate import load_golden, misses, summarise
 from qa.faces.repl import Repl, ask_and_print
 from qa.models import page_word
+from qa.questionlog import QuestionLog
 from qa.settings import Settings
 
 app = typer.Typer(
     help="Answer questions from your documents, citing the exact file and lines.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -49,7 +52,10 @@ RerankerOption = Annotated[
     Optional[str],
     typer.Option("--reranker", help="CrossEncoder name or local path to reorder the candidates [default: none]", show_default=False),
 ]
-Config = Annotated[Optional[Path], typer.Option("--config", help="Config file [default: ./qa.toml or $QA_CONFIG]", show_default=False)]
+Config = Annotated[
+    Optional[Path],
+    typer.Option("--config", help="Config file [default: $QA_CONFIG, else qa.toml here or in a parent folder, else the user's]", show_default=False),
+]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 NoLLM = Annotated[bool, typer.Option("--no-llm", help="Answer extractively even when an LLM is configured.")]
 
@@ -91,14 +97,33 @@ def load_settings(config: Path | None, no_llm: bool = False, **flags: object) ->
     return settings.model_copy(update={"llm_base_url": None}) if no_llm else settings
 
 
+def version() -> str:
+    try:
+        return package_version("qa")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+def print_version(wanted: bool) -> None:
+    if wanted:
+        print(f"qa {version()}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens, to stderr.")] = False) -> None:
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens, to stderr.")] = False,
+    show_version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", callback=print_version, is_eager=True)
+    ] = False,
+) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
 @app.command()
 def index(
-    corpus_dir: Annotated[Optional[Path], typer.Argument(help="Folder of documents [default: corpus]", show_default=False)] = None,
+    corpus_arg: Annotated[Optional[Path], typer.Argument(metavar="[DIR]", help="Folder of documents [default: corpus]", show_default=False)] = None,
+    corpus_dir: Corpus = None,
     model: Model = None,
     index_dir: IndexDir = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start from scratch, e.g. after changing the model.")] = False,
@@ -111,15 +136,23 @@ def index(
     strict: Annotated[bool, typer.Option("--strict", help="Fail if any file is skipped (unreadable, encrypted, unknown format).")] = False,
     config: Config = None,
 ) -> None:
-    """Build or update the index; only new or changed files are read and embedded.
+    """Build or update the index; only new or changed files are read and embedded. The folder is DIR or --corpus.
 
     Reads .txt, .md, .csv, .tsv, .pdf (OCR with Tesseract for scans), .html, .docx, .pptx, .xlsx, .epub
     and .eml. Hidden files, and files that .gitignore or .qaignore name, are left out; every other file
     that is not read is listed as skipped.
     """
     with user_errors():
+        if corpus_arg and corpus_dir and corpus_arg != corpus_dir:
+            raise SettingsError(f"two corpus folders given ({corpus_arg} and --corpus {corpus_dir}); give one")
         settings = load_settings(
-            config, corpus_dir=corpus_dir, model=model, index_dir=index_dir, include=include or None, exclude=exclude or None, strict=strict or None
+            config,
+            corpus_dir=corpus_arg or corpus_dir,
+            model=model,
+            index_dir=index_dir,
+            include=include or None,
+            exclude=exclude or None,
+            strict=strict or None,
         )
         with progress_bar() as progress:
             report = Bot.index(settings, rebuild=rebuild, progress=progress)
@@ -130,7 +163,7 @@ def index(
 
 @app.command()
 def ask(
-    question: Annotated[str, typer.Argument(help="The question, in any language.")],
+    question: Annotated[str, typer.Argument(help="The question, in any language; - reads it from stdin.")],
     k: Annotated[Optional[int], typer.Option("-k", help="Passages to retrieve [default: 5]", show_default=False)] = None,
     as_json: AsJson = False,
     corpus_dir: Corpus = None,
@@ -148,12 +181,15 @@ def ask(
     """
     with user_errors():
         settings = load_settings(config, no_llm, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, reranker=reranker, top_k=k)
+        if question == "-":
+            question = sys.stdin.read()
         bot = open_bot(settings)
+        questions = QuestionLog.from_settings(settings)
         if as_json:
-            answer = bot.ask(question)
+            answer = questions.asked("cli", bot.ask, question)
             print(answer.model_dump_json(indent=2))
         else:
-            answer = ask_and_print(out, err, bot.ask, question)
+            answer = ask_and_print(out, err, lambda q, **options: questions.asked("cli", bot.ask, q, **options), question)
     global _done
     _done = True
     if answer.abstained:
@@ -175,7 +211,7 @@ def chat(
     with user_errors():
         settings = load_settings(config, no_llm, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, reranker=reranker, top_k=k)
         bot = open_bot(settings)
-        Repl(bot.conversation(), out, err, settings.chat_history_file).run()
+        Repl(bot.conversation(), out, err, settings.chat_history_file, QuestionLog.from_settings(settings)).run()
 
 
 def parse_citation(citation: str) -> tuple[str, int, int]:
@@ -318,12 +354,18 @@ def serve(
     reranker: RerankerOption = None,
     config: Config = None,
 ) -> None:
-    """Serve the HTTP API: POST /ask, POST /chat, GET /healthz; OpenAPI docs at /docs."""
+    """Serve the chat page at / and the HTTP API (POST /ask, /chat; GET /source, /healthz); API docs at /docs.
+
+    Set api_token (QA_API_TOKEN) before binding to anything but 127.0.0.1: every request then needs it.
+    """
     from qa.faces.http import create_app, serve as run_server
 
     with user_errors():
         settings = load_settings(config, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, reranker=reranker)
+        if not settings.api_token and host not in ("127.0.0.1", "localhost", "::1"):
+            err.print(f"warning: serving on {host} with no api_token: anyone who reaches it reads the whole collection; set QA_API_TOKEN")
         bot = load_warm_bot(settings)
+        err.print(f"Chat page on http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/ (API docs at /docs)")
         run_server(create_app(bot), host, port)
 
 
@@ -348,15 +390,118 @@ def slack(
         from qa.faces import slack_app
         from qa.faces.http import serve as run_server
 
-        bolt = slack_app.connect(slack_config, http=http)
-        slack_app.wire(bolt, load_warm_bot(settings), settings)
+        bolt = slack_app.connect(slack_config, http=http, workers=settings.slack_workers)
+        bot = load_warm_bot(settings)
+        slack_app.wire(bolt, bot, settings, slack_app.load_collections(settings, bot))
         if http:
             run_server(slack_app.http_server(bolt), host, port)
         else:
             slack_app.socket_mode(bolt, slack_config)
 
 
-feedback_app = typer.Typer(help="Votes from the Slack bot's 👍/👎 buttons.", no_args_is_help=True)
+@app.command()
+def status(
+    as_json: AsJson = False,
+    corpus_dir: Corpus = None,
+    index_dir: IndexDir = None,
+    config: Config = None,
+) -> None:
+    """Show the index: files, chunks, model, size, when it was built, and what changed in the corpus since."""
+    with user_errors():
+        settings = load_settings(config, corpus_dir=corpus_dir, index_dir=index_dir)
+        state = Bot.status(settings)
+    if as_json:
+        print(json.dumps(state.__dict__ | {"index_dir": str(state.index_dir), "corpus_dir": str(state.corpus_dir)}, ensure_ascii=False, indent=2))
+        return
+    out.print(f"[bold]index[/bold]    {escape(str(state.index_dir))}")
+    out.print(f"files    {state.files}, {state.chunks} chunks")
+    out.print(f"model    {escape(state.model)}")
+    out.print(f"size     {_size(state.bytes)}")
+    out.print(f"built    {state.built_at} ({_ago(state.built_at)})")
+    if state.added is None:
+        out.print(f"corpus   {escape(str(state.corpus_dir))} not found: cannot tell what changed")
+    elif state.up_to_date:
+        out.print(f"corpus   {escape(str(state.corpus_dir))}: unchanged since the build")
+    else:
+        out.print(f"corpus   {escape(str(state.corpus_dir))}: {len(state.added)} added, {len(state.changed)} changed, {len(state.removed)} removed since; run: qa index")
+        for mark, names in (("+", state.added), ("~", state.changed), ("-", state.removed)):
+            for name in names:
+                out.print(f"  {mark} {escape(name)}")
+
+
+def _size(count: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return ""
+
+
+def _ago(iso: str) -> str:
+    try:
+        seconds = (datetime.now().astimezone() - datetime.fromisoformat(iso)).total_seconds()
+    except ValueError:
+        return "unknown"
+    for unit, length in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= length:
+            count = int(seconds // length)
+            return f"{count} {unit}{'s' if count > 1 else ''} ago"
+    return "just now"
+
+
+@app.command(name="log")
+def question_log(
+    search: Annotated[Optional[str], typer.Argument(help="Only questions or answers containing this text.")] = None,
+    face: Annotated[Optional[str], typer.Option("--face", help="Only this face: cli, chat, http or slack.", show_default=False)] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Latest entries shown; 0 for all.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per line (JSONL).")] = False,
+    export_golden: Annotated[
+        bool, typer.Option("--export-golden", help="Write the 👎-voted entries as golden-file candidates, like `qa feedback export`.")
+    ] = False,
+    reject: Annotated[
+        Optional[list[str]], typer.Option("--reject", help="Mark an entry's answer wrong (a 👎 from you) by its id; repeatable.", show_default=False)
+    ] = None,
+    output: Annotated[Optional[Path], typer.Option("--out", "-o", help="With --export-golden: write here instead of stdout.")] = None,
+    config: Config = None,
+) -> None:
+    """List and search the questions every face answered (setting question_log; log_questions = false turns it off)."""
+    from qa.questionlog import golden_candidates
+
+    with user_errors():
+        settings = load_settings(config)
+        questions = QuestionLog(settings.question_log)
+        for prefix in reject or []:
+            questions.vote(questions.resolve(prefix), "down")
+            err.print(f"marked {prefix} wrong: --export-golden includes it")
+        if export_golden:
+            candidates = golden_candidates(questions.entries(search, face, limit=None, voted_down=True))
+            lines = "".join(json.dumps(c.model_dump(mode="json"), ensure_ascii=False) + "\n" for c in candidates)
+            if output:
+                output.write_text(lines, encoding="utf-8")
+            else:
+                sys.stdout.write(lines)
+            err.print(f"{len(candidates)} golden-file candidates from 👎-voted questions in {settings.question_log}" + (f", written to {output}" if output else ""))
+            return
+        entries = questions.entries(search, face, limit=limit or None)
+    if as_json:
+        for entry in entries:
+            print(entry.model_dump_json())
+        return
+    for entry in reversed(entries):
+        votes = f"👍{entry.up} 👎{entry.down}" if entry.up or entry.down else ""
+        who = entry.who or "-"
+        out.print(
+            f"[dim]{entry.id[:8]}[/dim] {entry.time:%Y-%m-%d %H:%M:%S} [cyan]{entry.face:<5}[/cyan] {escape(who):<11} "
+            f"{entry.latency_ms:>7.0f} ms {votes}  [bold]{escape(entry.question)}[/bold]"
+        )
+        cited = ", ".join(citation.label for citation in entry.citations) or ("abstained" if entry.abstained else "no citation")
+        answer = " ".join(entry.answer.split())
+        out.print(f"         {escape(answer[:160] + ('…' if len(answer) > 160 else ''))}  [dim]({escape(cited)})[/dim]")
+    if not entries:
+        err.print("no questions logged" + (" match" if search or face else " yet"))
+
+
+feedback_app = typer.Typer(help="Votes from the 👍/👎 buttons of the Slack bot and the chat page.", no_args_is_help=True)
 app.add_typer(feedback_app, name="feedback")
 
 

@@ -37,6 +37,7 @@ class Vote(BaseModel):
     user: str | None = None
     channel: str | None = None
     thread_ts: str | None = None
+    face: Literal["slack", "web"] = Field("slack", description="Where the vote was cast; lines written before this field were Slack's.")
 
     @classmethod
     def of(cls, vote: Literal["up", "down"], answer: Answer, history: list[str], **where: str | None) -> "Vote":
@@ -87,7 +88,7 @@ class FeedbackLog:
 
     def read(self) -> list[Vote]:
         if not self.path.is_file():
-            raise QAError(f"no feedback log at {self.path}: votes are written there by the Slack bot (setting feedback_log)")
+            raise QAError(f"no feedback log at {self.path}: votes are written there by the Slack bot and the web page (setting feedback_log)")
         votes = []
         for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), start=1):
             if not line.strip():
@@ -104,13 +105,13 @@ def golden_candidates(votes: list[Vote]) -> list[GoldenCandidate]:
     grouped: dict[str, list[Vote]] = {}
     for vote in votes:
         if vote.vote == "down":
-            grouped.setdefault(_case_id(vote), []).append(vote)
+            grouped.setdefault(case_id(vote.history, vote.question), []).append(vote)
     candidates = []
-    for case_id, downs in grouped.items():
+    for key, downs in grouped.items():
         latest = downs[-1]
         candidates.append(
             GoldenCandidate(
-                id=case_id,
+                id=key,
                 question=latest.question,
                 history=latest.history,
                 rejected=Rejected(
@@ -123,7 +124,7 @@ def golden_candidates(votes: list[Vote]) -> list[GoldenCandidate]:
     return candidates
 
 
-def _case_id(vote: Vote) -> str:
-    """Stable across exports, so that re-exporting a grown log does not renumber reviewed cases."""
-    key = json.dumps([vote.history, vote.question], ensure_ascii=False)
+def case_id(history: list[str], question: str) -> str:
+    """Stable across exports (and the same from the question log), so that re-exporting does not renumber reviewed cases."""
+    key = json.dumps([history, question], ensure_ascii=False)
     return "feedback-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]

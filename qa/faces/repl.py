@@ -7,6 +7,7 @@ else is a question. A ``QAError`` ends a turn, never the session.
 
 from __future__ import annotations
 
+import functools
 import readline
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from qa.chat import Conversation
 from qa.errors import QAError
 from qa.crosslingual.reading import READING_LABEL
 from qa.models import Answer, Citation, Passage, page_word
+from qa.questionlog import QuestionLog
 
 Ask = Callable[..., Answer]  # (question, on_text=...) -> Answer, as Bot.ask and Conversation.ask
 
@@ -107,8 +109,9 @@ def ask_and_print(out: Console, err: Console, ask: Ask, question: str) -> Answer
 class Repl:
     """The read-ask-print loop over one conversation."""
 
-    def __init__(self, conversation: Conversation, out: Console, err: Console, history_file: Path):
+    def __init__(self, conversation: Conversation, out: Console, err: Console, history_file: Path, questions: QuestionLog | None = None):
         self.conversation = conversation
+        self.questions = questions
         self.out = out
         self.err = err
         self.history_file = history_file.expanduser()
@@ -133,7 +136,7 @@ class Repl:
                         return
                     continue
                 try:
-                    ask_and_print(self.out, self.err, self.conversation.ask, line)
+                    ask_and_print(self.out, self.err, self._asker(), line)
                 except QAError as error:
                     self.err.print(f"[red]error:[/red] {escape(str(error))}")
                 except KeyboardInterrupt:
@@ -141,6 +144,13 @@ class Repl:
                 self.out.print()
         finally:
             self._save_history()
+
+    def _asker(self) -> Ask:
+        """The conversation's ``ask``, logged with the questions before it when there is a question log."""
+        if self.questions is None:
+            return self.conversation.ask
+        history = [turn.question for turn in self.conversation.turns]
+        return functools.partial(self.questions.asked, "chat", self.conversation.ask, history=history)
 
     def _command(self, line: str) -> bool:
         """Carry out a slash command; ``False`` means leave."""

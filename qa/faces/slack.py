@@ -2,9 +2,15 @@
 
 Kept free of Bolt so that it can be read and tested as plain functions; the
 wiring to Slack's transports lives in ``qa.faces.slack_app``. Only the ``Bot``
-facade is called, and only through a Slack Web API client (``slack_sdk``'s
-``WebClient`` or anything with its ``chat_postMessage``, ``chat_update`` and
-``chat_postEphemeral`` methods).
+facade is called (one per collection: channels can be mapped to index
+folders of their own), and only through a Slack Web API client
+(``slack_sdk``'s ``WebClient`` or anything with its ``chat_*`` and
+``reactions_*`` methods).
+
+Questions are answered on the caller's threads (Bolt's bounded worker pool),
+concurrently: one slow LLM answer holds up only its own Slack thread, whose
+questions are answered in order because each follow-up reads the turns
+before it.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ import logging
 import os
 import re
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -25,6 +33,7 @@ from qa.faces.feedback import FeedbackLog, Vote
 from qa.lru import LRU
 from qa.crosslingual.reading import READING_LABEL
 from qa.models import Answer
+from qa.questionlog import QuestionLog
 from qa.settings import Settings
 
 if TYPE_CHECKING:
@@ -35,6 +44,13 @@ log = logging.getLogger(__name__)
 SLACK_API_URL = "https://slack.com/api/"
 FEEDBACK_BLOCK = "qa_feedback"
 VOTE_ACTIONS = {"qa_vote_up": "up", "qa_vote_down": "down"}
+SHARE_ACTION = "qa_share"
+SLASH_COMMAND = "/qa"
+WORKING = "eyes"  # the 👀 reaction on a question while it is being answered
+# An LLM answer streams into its message, edited at most this often (seconds):
+# chat.update is rate-limited per workspace (Slack's tier 3, about 50 a minute),
+# and several answers may stream at once.
+STREAM_INTERVAL = 2.0
 # Slack refuses a section whose text is over 3000 characters; quotes and
 # snippets are cut well before, so a reply stays readable on a phone.
 SECTION_LIMIT = 3000
@@ -49,6 +65,8 @@ ANSWERS_REMEMBERED = 5000
 APOLOGY = "Sorry, something went wrong while I was answering. The error is logged; please try again in a moment."
 HELP = "Ask me a question about the documents, e.g. _What did NIST sign with Korea?_"
 EXPIRED_VOTE = "That answer is too old to rate (the bot restarted since). Ask again and rate the new answer."
+EXPIRED_SHARE = "That answer is too old to share (the bot restarted since). Ask again with /qa and share the new answer."
+NOT_HERE = "I don't answer in this channel; ask me in one of the channels I serve, or in a direct message."
 
 _MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
 
@@ -92,6 +110,12 @@ class SlackWeb(Protocol):
     def chat_postMessage(self, **kwargs: Any) -> Any: ...
     def chat_update(self, **kwargs: Any) -> Any: ...
     def chat_postEphemeral(self, **kwargs: Any) -> Any: ...
+    def reactions_add(self, **kwargs: Any) -> Any: ...
+    def reactions_remove(self, **kwargs: Any) -> Any: ...
+
+
+# Bolt's ``respond``: posts to a slash command's response_url.
+Respond = Callable[..., Any]
 
 
 class Message(BaseModel):
@@ -136,10 +160,15 @@ def message_of(kind: str, event: dict[str, Any], bot_user_id: str | None) -> Mes
 
 @dataclass
 class Thread:
-    """A Slack thread is a conversation; ``started`` if the bot's answer opened it."""
+    """A Slack thread is a conversation; ``started`` if the bot's answer opened it.
+
+    ``lock`` keeps one thread's questions in order: a follow-up must see the
+    answer before it. Other threads are answered meanwhile.
+    """
 
     conversation: "Conversation"
     started: bool
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def should_answer(message: Message, thread: Thread | None, channels: list[str]) -> bool:
@@ -174,8 +203,16 @@ def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, SECTION_LIMIT), "verbatim": True}}
 
 
-def answer_blocks(answer: Answer, answer_id: str) -> list[dict[str, Any]]:
-    """The reply: the answer, each citation with its quote, the passages behind it, and 👍/👎."""
+def _button(action_id: str, text: str, value: str) -> dict[str, Any]:
+    return {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": text, "emoji": True}, "value": value}
+
+
+def answer_blocks(answer: Answer, answer_id: str, share: bool = False) -> list[dict[str, Any]]:
+    """The reply: the answer, each citation with its quote, the passages behind it, and 👍/👎.
+
+    A private (``/qa``) answer offers "Share in channel" instead of votes: it
+    is voted on once shared, where the channel sees it.
+    """
     blocks = [_section(mrkdwn_escape(answer.answer))]
     if answer.abstained and answer.reason:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn_escape(answer.reason), "verbatim": True}]})
@@ -202,21 +239,11 @@ def answer_blocks(answer: Answer, answer_id: str) -> list[dict[str, Any]]:
                     ],
                 }
             )
-    blocks.append(
-        {
-            "type": "actions",
-            "block_id": FEEDBACK_BLOCK,
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": action,
-                    "text": {"type": "plain_text", "text": "👍" if vote == "up" else "👎", "emoji": True},
-                    "value": answer_id,
-                }
-                for action, vote in VOTE_ACTIONS.items()
-            ],
-        }
-    )
+    if share:
+        buttons = [_button(SHARE_ACTION, "Share in channel", answer_id) | {"style": "primary"}]
+    else:
+        buttons = [_button(action, "👍" if vote == "up" else "👎", answer_id) for action, vote in VOTE_ACTIONS.items()]
+    blocks.append({"type": "actions", "block_id": FEEDBACK_BLOCK, "elements": buttons})
     return blocks
 
 
@@ -233,40 +260,95 @@ def voted_blocks(blocks: list[dict[str, Any]], vote: str, user: str) -> list[dic
     return [thanks if block.get("block_id") == FEEDBACK_BLOCK else block for block in blocks]
 
 
+class Streamer:
+    """Shows an LLM answer as it streams: one message in the thread, edited at most every ``interval`` seconds.
+
+    The first piece posts the message, later ones edit it; ``finish`` puts the
+    final answer with its blocks in place (or posts it, if nothing streamed).
+    A failed interim post or edit is logged and skipped: the final one still
+    comes.
+    """
+
+    def __init__(self, web: SlackWeb, channel: str, thread_ts: str, interval: float = STREAM_INTERVAL, clock: Callable[[], float] = time.monotonic):
+        self.web = web
+        self.channel = channel
+        self.thread_ts = thread_ts
+        self.interval = interval
+        self.clock = clock
+        self.text = ""
+        self.ts: str | None = None
+        self.shown_at = 0.0
+
+    def __call__(self, piece: str) -> None:
+        self.text += piece
+        now = self.clock()
+        if self.ts is not None and now - self.shown_at < self.interval:
+            return
+        interim = _cut(mrkdwn_escape(self.text), SECTION_LIMIT - 2) + " …"
+        try:
+            if self.ts is None:
+                self.ts = self.web.chat_postMessage(
+                    channel=self.channel, thread_ts=self.thread_ts, text=interim, blocks=notice_blocks(self.text + " …"), unfurl_links=False, unfurl_media=False
+                )["ts"]
+            else:
+                self.web.chat_update(channel=self.channel, ts=self.ts, text=interim, blocks=notice_blocks(self.text + " …"))
+        except Exception as error:
+            log.warning("could not show the streaming answer in %s:%s: %s", self.channel, self.thread_ts, error)
+        self.shown_at = now
+
+    def finish(self, text: str, blocks: list[dict[str, Any]]) -> None:
+        if self.ts is None:
+            self.web.chat_postMessage(
+                channel=self.channel, thread_ts=self.thread_ts, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+            )
+        else:
+            self.web.chat_update(channel=self.channel, ts=self.ts, text=text, blocks=blocks)
+
+
 @dataclass(frozen=True)
 class Answered:
-    """What a later vote on an answer needs to be logged."""
+    """What a later vote on (or share of) an answer needs."""
 
     answer: Answer
     history: list[str]
     channel: str
-    thread_ts: str
+    thread_ts: str | None
+    bot: Bot | None = None  # the collection that answered a /qa, for the shared thread's follow-ups
 
 
 @dataclass
 class SlackBot:
-    """Answers Slack messages through a ``Bot``; one instance serves the whole workspace."""
+    """Answers Slack messages and ``/qa`` commands; one instance serves the whole workspace.
+
+    ``bot`` answers every channel not in ``collections`` (channel ID → the
+    ``Bot`` of that channel's index folder) and every DM.
+    """
 
     bot: Bot
     web: SlackWeb
     feedback: FeedbackLog
     channels: list[str]
     threads: LRU[tuple[str, str], Thread]
+    questions: QuestionLog
+    collections: dict[str, Bot] = field(default_factory=dict)
+    stream_interval: float = STREAM_INTERVAL
     seen: LRU[str, None] = field(default_factory=lambda: LRU(EVENTS_REMEMBERED))
     answered: LRU[str, Answered] = field(default_factory=lambda: LRU(ANSWERS_REMEMBERED))
-    # The Bot promises no thread safety and retrieval is CPU-bound anyway, so
-    # questions are answered one at a time.
-    asking: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def create(cls, bot: Bot, web: SlackWeb, settings: Settings) -> "SlackBot":
+    def create(cls, bot: Bot, web: SlackWeb, settings: Settings, collections: dict[str, Bot] | None = None) -> "SlackBot":
         return cls(
             bot=bot,
             web=web,
             feedback=FeedbackLog(settings.feedback_log),
             channels=settings.slack_channels,
             threads=LRU(settings.conversations),
+            questions=QuestionLog.from_settings(settings),
+            collections=collections or {},
         )
+
+    def bot_for(self, channel: str) -> Bot:
+        return self.collections.get(channel, self.bot)
 
     def on_event(self, kind: str, event: dict[str, Any], event_id: str | None, bot_user_id: str | None) -> bool:
         """Answer the event if it is a question for the bot; True if it was answered.
@@ -290,51 +372,110 @@ class SlackBot:
         return True
 
     def answer(self, message: Message) -> None:
-        """Reply in the message's thread; whatever fails, the thread gets a reply and the log the reason.
+        """Reply in the message's thread, 👀 on the question meanwhile; whatever fails, the thread gets a reply and the log the reason.
 
-        The answer is posted as one message rather than a placeholder edited
-        in place: the bot is warmed at start and answers well within a second,
-        so a "searching…" message would only flicker.
+        An extractive answer comes within a second and is posted once; an
+        LLM's streams into its message (``Streamer``).
         """
+        self._react("reactions_add", message)
+        stream = Streamer(self.web, message.channel, message.thread_ts, self.stream_interval)
         try:
-            text, blocks = self._reply(message)
-        except QAError as error:
-            text, blocks = str(error), notice_blocks(str(error))
-        except Exception:
-            log.exception("failed to answer %r in %s:%s", message.question, message.channel, message.ts)
-            text, blocks = APOLOGY, notice_blocks(APOLOGY)
+            try:
+                text, blocks = self._reply(message, stream)
+            except QAError as error:
+                text, blocks = str(error), notice_blocks(str(error))
+            except Exception:
+                log.exception("failed to answer %r in %s:%s", message.question, message.channel, message.ts)
+                text, blocks = APOLOGY, notice_blocks(APOLOGY)
+            try:
+                stream.finish(text, blocks)
+            except Exception:
+                log.exception("could not post the answer in %s:%s; posting an apology instead", message.channel, message.ts)
+                stream.finish(APOLOGY, notice_blocks(APOLOGY))
+        finally:
+            self._react("reactions_remove", message)
+
+    def _react(self, method: str, message: Message) -> None:
+        """The 👀 sign is a courtesy: without the reactions:write scope, or on any error, the answer still comes."""
         try:
-            self._post(message, text, blocks)
-        except Exception:
-            log.exception("could not post the answer in %s:%s; posting an apology instead", message.channel, message.ts)
-            self._post(message, APOLOGY, notice_blocks(APOLOGY))
+            getattr(self.web, method)(channel=message.channel, timestamp=message.ts, name=WORKING)
+        except Exception as error:
+            log.warning("%s %s on %s:%s failed: %s", method, WORKING, message.channel, message.ts, error)
 
-    def _post(self, message: Message, text: str, blocks: list[dict[str, Any]]) -> None:
-        self.web.chat_postMessage(
-            channel=message.channel,
-            thread_ts=message.thread_ts,
-            text=text,
-            blocks=blocks,
-            unfurl_links=False,
-            unfurl_media=False,
-        )
-
-    def _reply(self, message: Message) -> tuple[str, list[dict[str, Any]]]:
+    def _reply(self, message: Message, on_text: Callable[[str], None]) -> tuple[str, list[dict[str, Any]]]:
         if not message.question:
             return HELP, notice_blocks(HELP)
+        bot = self.bot_for(message.channel)
         thread = self.threads.get_or_create(
             (message.channel, message.thread_ts),
-            lambda: Thread(self.bot.conversation(), started=message.starts_thread),
+            lambda: Thread(bot.conversation(), started=message.starts_thread),
         )
-        with self.asking:
-            history = [turn.question for turn in thread.conversation.turns]
-            answer = thread.conversation.ask(message.question)
         answer_id = uuid.uuid4().hex
+        with thread.lock:
+            history = [turn.question for turn in thread.conversation.turns]
+            answer = self.questions.asked(
+                "slack",
+                thread.conversation.ask,
+                message.question,
+                who=message.user,
+                history=history,
+                collection=self._collection(message.channel),
+                entry_id=answer_id,
+                on_text=on_text,
+            )
         self.answered.put(answer_id, Answered(answer, history, message.channel, message.thread_ts))
         return _cut(mrkdwn_escape(answer.answer), SECTION_LIMIT), answer_blocks(answer, answer_id)
 
+    def _collection(self, channel: str) -> str:
+        return str(self.bot_for(channel).settings.index_dir)
+
+    def on_command(self, command: dict[str, Any], respond: Respond) -> None:
+        """``/qa QUESTION``: answered privately (ephemeral), with a button to share the answer in the channel."""
+        channel, user = command.get("channel_id", ""), command.get("user_id", "")
+        question = " ".join((command.get("text") or "").split())
+        if self.channels and channel not in self.channels and not channel.startswith("D"):
+            respond(response_type="ephemeral", text=NOT_HERE, blocks=notice_blocks(NOT_HERE))
+            return
+        if not question:
+            respond(response_type="ephemeral", text=HELP, blocks=notice_blocks(HELP))
+            return
+        answer_id = uuid.uuid4().hex
+        try:
+            bot = self.bot_for(channel)
+            answer = self.questions.asked("slack", bot.ask, question, who=user, collection=self._collection(channel), entry_id=answer_id)
+            self.answered.put(answer_id, Answered(answer, [], channel, None, bot))
+            text, blocks = _cut(mrkdwn_escape(answer.answer), SECTION_LIMIT), answer_blocks(answer, answer_id, share=True)
+        except QAError as error:
+            text, blocks = str(error), notice_blocks(str(error))
+        except Exception:
+            log.exception("failed to answer /qa %r in %s", question, channel)
+            text, blocks = APOLOGY, notice_blocks(APOLOGY)
+        respond(response_type="ephemeral", text=text, blocks=blocks)
+
+    def on_share(self, answer_id: str, user: str, channel: str, respond: Respond) -> None:
+        """Post a private answer in the channel for all, as a thread whose follow-ups the bot answers; drop the private copy."""
+        answered = self.answered.get(answer_id)
+        if answered is None:
+            respond(response_type="ephemeral", replace_original=False, text=EXPIRED_SHARE)
+            return
+        blocks = answer_blocks(answered.answer, answer_id)
+        blocks.insert(0, {"type": "context", "elements": [{"type": "mrkdwn", "text": f"<@{user}> asked: {mrkdwn_escape(answered.answer.question)}"}]})
+        try:
+            posted = self.web.chat_postMessage(
+                channel=channel, text=_cut(mrkdwn_escape(answered.answer.answer), SECTION_LIMIT), blocks=blocks, unfurl_links=False, unfurl_media=False
+            )
+        except Exception as error:
+            log.warning("could not share answer %s in %s: %s", answer_id, channel, error)
+            respond(response_type="ephemeral", replace_original=False, text=f"I could not post in this channel ({error}); invite me with /invite @qa first.")
+            return
+        conversation = (answered.bot or self.bot_for(channel)).conversation()
+        conversation.turns.append(answered.answer)
+        self.threads.put((channel, posted["ts"]), Thread(conversation, started=True))
+        self.answered.put(answer_id, Answered(answered.answer, [], channel, posted["ts"]))
+        respond(delete_original=True)
+
     def on_vote(self, action_id: str, answer_id: str, user: str, channel: str, message: dict[str, Any]) -> None:
-        """Log a 👍/👎 and replace the buttons with a thank-you."""
+        """Log a 👍/👎 (feedback log and question log) and replace the buttons with a thank-you."""
         vote = VOTE_ACTIONS[action_id]
         answered = self.answered.get(answer_id)
         if answered is None:
@@ -343,6 +484,7 @@ class SlackBot:
         self.feedback.append(
             Vote.of(vote, answered.answer, answered.history, user=user, channel=channel, thread_ts=answered.thread_ts)
         )
+        self.questions.vote(answer_id, vote)
         self.web.chat_update(
             channel=channel, ts=message["ts"], text=message.get("text", ""), blocks=voted_blocks(message.get("blocks", []), vote, user)
         )
