@@ -30,13 +30,14 @@ from qa.errors import BadIndexError, CorpusError, DamagedIndexError, LLMError, Q
 from qa.excerpt import quote_marks
 from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
 from qa.crosslingual.dictionary_worker import prepare_in_background
-from qa.stages.followup import Reading, read
 from qa.crosslingual.gloss import english_view, glossed_lexicon, glosser, words_within
 from qa.crosslingual.language import detect
 from qa.stages import ingest
 from qa.stages.lexical import ANALYZER
 from qa.stages.llm import LLM, TextSink
-from qa.models import Answer, Chunk, Passage, SourceExcerpt, page_at
+from qa.models import Answer, Chunk, Passage, Question, SourceExcerpt, page_at
+from qa.stages.analyse import analyse
+from qa.stages.calibration import default_calibration
 from qa.stages.rerank import Reranker
 from qa.stages.retrieve import Retriever
 from qa.settings import Settings
@@ -483,7 +484,7 @@ class Bot:
         """The top passages for a question, best first."""
         question = check_question(question)
         with self._searching:
-            return self._retriever.search(question, k or self.settings.top_k)
+            return self._retriever.search(self.analyse(question), k or self.settings.top_k)
 
     def ask(
         self,
@@ -505,31 +506,37 @@ class Bot:
         for earlier in list(history or [])[-self.settings.conversation_turns :]:
             turns.append(earlier if isinstance(earlier, Answer) else self._extractive(check_question(earlier), turns, k, condense=False))
         answer = self._extractive(question, turns, k, condense=True)
-        if self._llm is None:
+        if self._llm is None or answer.abstained:  # what the documents do not answer, the LLM is not asked to
             return answer
         return self._llm.answer(question, answer.passages, answer, on_text)
 
     def _extractive(self, question: str, turns: list[Answer], k: int | None, condense: bool) -> Answer:
-        """Retrieve for the question as understood in the conversation, and quote the best evidence."""
+        """Analyse the question in its conversation, retrieve for it, and quote the best evidence."""
         warnings = []
-        reading = read(question, turns)
+        standalone = None
         if condense and turns and self._llm is not None:
             try:
                 standalone = self._llm.condense(question, turns)
-                reading = Reading(standalone, standalone)
             except LLMError as error:
                 warnings.append(f"{error}; the follow-up was searched with the conversation's entities")
         with self._searching:
-            passages = self._retriever.search(reading.search, k or self.settings.top_k)
-            answer = compose(
-                question,
-                self._retriever.query_terms(reading.focus),
-                passages,
-                self.settings.abstain_below,
-                self._retriever.unknown_names(question),
-            )
-        searched = None if reading.search == question else reading.search
+            analysed = self.analyse(question, turns, standalone)
+            passages = self._retriever.search(analysed, k or self.settings.top_k)
+            answer = compose(analysed, passages, self._abstain_below())
+        searched = None if analysed.search == question else analysed.search
         return answer.model_copy(update={"searched": searched, "warnings": warnings})
+
+    def _abstain_below(self) -> float:
+        """The setting, else the calibrated threshold, which holds only for the model it was fitted with: another never abstains."""
+        if self.settings.abstain_below is not None:
+            return self.settings.abstain_below
+        calibration = default_calibration()
+        return calibration.threshold if calibration.model == self.settings.model else 0.0
+
+    def analyse(self, question: str, turns: Sequence[Answer] = (), standalone: str | None = None) -> Question:
+        """The question analysed once against this index's vocabulary and bridges, in its conversation."""
+        earlier = [turn.analysis or analyse(turn.question) for turn in turns]
+        return analyse(question, earlier, self._retriever.bridge, self._retriever.knows, standalone)
 
     def source(
         self,

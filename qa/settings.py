@@ -60,8 +60,11 @@ class Settings(BaseModel):
         description="Cross-lingual query bridges to use (comma-separated in QA_BRIDGES, or none).",
     )
     reranker: str | None = Field(None, description="Optional CrossEncoder name or path; off by default.")
-    abstain_below: float = Field(
-        0.0, description="Evidence score under which the bot says the documents do not answer."
+    abstain_below: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Confidence (0-1) under which the bot says the documents do not answer [default: the calibrated one]; 0 never abstains.",
     )
     llm_base_url: str | None = Field(
         None, pattern=r"^https?://", description="OpenAI-compatible API root, e.g. http://localhost:11434/v1; LLM off when unset."

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import unicodedata
+
 from hypothesis import given, settings as hsettings, strategies as st
 
 from qa.stages.chunk import (
@@ -97,7 +99,8 @@ class TestOffsets:
         for span in spans:
             assert text[span.start : span.end].strip() == text[span.start : span.end]
             covered.update(range(span.start, span.end))
-        assert all(i in covered for i, c in enumerate(text) if not c.isspace())
+        # Invisible format characters (a byte-order mark, a zero-width space) may be left at a sentence's edge.
+        assert all(i in covered for i, c in enumerate(text) if not (c.isspace() or unicodedata.category(c) == "Cf"))
         assert [s.start for s in spans] == sorted(s.start for s in spans)
 
 

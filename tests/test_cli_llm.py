@@ -46,3 +46,30 @@ def test_llm_without_a_model_is_one_line_error(index_dir: Path, monkeypatch) -> 
     result = runner.invoke(app, ["ask", "What did NIST sign with Korea?", "--index-dir", str(index_dir)])
     assert result.exit_code == 1 and "error: llm_base_url is set but llm_model is not" in result.output
     assert "Traceback" not in result.output
+
+
+def test_llm_answers_in_the_questions_language_and_its_quotes_keep_their_readings(index_dir: Path, fake_llm: FakeLLM, monkeypatch) -> None:
+    monkeypatch.setenv("QA_LLM_BASE_URL", fake_llm.url)
+    monkeypatch.setenv("QA_LLM_MODEL", "m")
+    monkeypatch.setenv("QA_ABSTAIN_BELOW", "0")
+    fake_llm.reply = lambda request: Scripted("NIST hat mit KIAT eine Absichtserklärung (LOI) unterzeichnet [1].")
+    question = "Was hat das NIST mit der koreanischen KIAT unterzeichnet?"
+    result = runner.invoke(app, ["ask", question, "--json", "--corpus", str(CORPUS), "--index-dir", str(index_dir)])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert "German" in fake_llm.requests[0]["messages"][-1]["content"]  # the model is asked for the question's language
+    assert answer["mode"] == "llm" and answer["answer"] == "NIST hat mit KIAT eine Absichtserklärung (LOI) unterzeichnet [1]."
+    assert answer["short_answer"] is None
+    (citation,) = answer["citations"]
+    assert citation["quote"] and (citation["reading"] is not None) == any("\uac00" <= c <= "\ud7a3" for c in citation["quote"])
+
+
+def test_an_abstention_exits_3_and_is_never_sent_to_the_llm(index_dir: Path, fake_llm: FakeLLM, monkeypatch) -> None:
+    monkeypatch.setenv("QA_LLM_BASE_URL", fake_llm.url)
+    monkeypatch.setenv("QA_LLM_MODEL", "m")
+    monkeypatch.setenv("QA_ABSTAIN_BELOW", "1")  # nothing is ever sure enough
+    result = runner.invoke(app, ["ask", "What did NIST sign with Korea?", "--json", "--corpus", str(CORPUS), "--index-dir", str(index_dir)])
+    assert result.exit_code == 3, result.output
+    answer = json.loads(result.stdout)
+    assert answer["abstained"] is True and answer["reason"] and answer["passages"] and answer["citations"] == []
+    assert fake_llm.requests == []

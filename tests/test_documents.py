@@ -205,5 +205,5 @@ def test_an_index_from_another_extractor_version_asks_for_a_rebuild(tmp_path, mo
     settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index")
     Bot.index(settings)
     monkeypatch.setattr(ingest, "EXTRACTOR", "formats-v0")
-    with pytest.raises(BadIndexError, match="extractor='formats-v1', not 'formats-v0'; rebuild it with: qa index --rebuild"):
+    with pytest.raises(BadIndexError, match="extractor='formats-v2', not 'formats-v0'; rebuild it with: qa index --rebuild"):
         Bot.index(settings)

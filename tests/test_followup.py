@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from qa.stages.followup import entities, is_follow_up, read
-from qa.models import Answer
+from qa.stages.analyse import analyse
+from qa.stages.followup import entities, is_follow_up
 
 
-def turn(question: str) -> Answer:
-    return Answer(question=question, answer="...", abstained=False, citations=[], passages=[])
+def read(question: str, turns: list[str]):
+    """The question analysed after the earlier questions, each analysed in its own turn."""
+    earlier = []
+    for text in turns:
+        earlier.append(analyse(text, earlier))
+    return analyse(question, earlier)
+
+
+def turn(question: str) -> str:
+    return question
 
 
 def test_entities_are_names_codes_and_numbers() -> None:
@@ -30,7 +38,7 @@ def test_entities_are_names_codes_and_numbers() -> None:
     ],
 )
 def test_follow_ups_lean_on_a_reference_or_name_nothing(question: str, expected: bool) -> None:
-    assert is_follow_up(question) is expected
+    assert is_follow_up(question, entities(question)) is expected
 
 
 def test_a_follow_up_carries_the_recent_entities_and_last_question() -> None:

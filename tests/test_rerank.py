@@ -63,8 +63,8 @@ class TestRetrieverWithReranker:
             seen.append(texts)
             return np.arange(1, len(texts) + 1, dtype=np.float32) / 100
 
-        plain = Retriever(stored, bot._encode_query, "hybrid").search(HEADLINE, RERANK_POOL)
-        reranked = Retriever(stored, bot._encode_query, "hybrid", rerank=reverse_the_pool).search(HEADLINE, 3)
+        plain = Retriever(stored, bot._encode_query, "hybrid").search(bot.analyse(HEADLINE), RERANK_POOL)
+        reranked = Retriever(stored, bot._encode_query, "hybrid", rerank=reverse_the_pool).search(bot.analyse(HEADLINE), 3)
         assert len(seen) == 1 and len(seen[0]) == RERANK_POOL
         assert [p.score for p in reranked] == pytest.approx([0.20, 0.19, 0.18])
         assert [(p.source, p.char_start) for p in reranked] == [(p.source, p.char_start) for p in plain[::-1][:3]]
@@ -75,7 +75,7 @@ class TestRetrieverWithReranker:
         stored = index_store.read(index_dir)
         texts: list[str] = []
         rerank = lambda q, t: texts.extend(t) or np.zeros(len(t))  # noqa: E731
-        Retriever(stored, bot._encode_query, "hybrid", rerank=rerank, read_glosses=read_glosses).search(HEADLINE, 5)
+        Retriever(stored, bot._encode_query, "hybrid", rerank=rerank, read_glosses=read_glosses).search(bot.analyse(HEADLINE), 5)
         assert any("letter of intent" in text for text in texts) == read_glosses
         assert any("협력의향서" in text for text in texts) != read_glosses
 

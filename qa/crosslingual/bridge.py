@@ -125,19 +125,15 @@ class Bridge:
                     groups.append([{own[0]: 1.0}, {keys[0]: COGNATE_WEIGHT}])
         return groups
 
-    def expand(self, question: str, terms: list[str]) -> dict[str, float]:
-        """Every bridged term with its weight, flattened; terms the question already has are left out."""
-        extra: dict[str, float] = {}
-        for group in self.alternatives(question, terms):
-            for translation in group:
-                for term, weight in translation.items():
-                    if term not in terms:
-                        extra[term] = max(extra.get(term, 0.0), weight)
-        return extra
-
     def translates(self, word: str) -> bool:
         """Does a bridge carry the word into another language? A cognate key is no translation."""
-        return any(not term.startswith(COGNATE_PREFIX) for term in self.expand(word, analyze_query(word)))
+        own = set(analyze_query(word))
+        return any(
+            term not in own and not term.startswith(COGNATE_PREFIX)
+            for group in self.alternatives(word, list(own))
+            for translation in group
+            for term in translation
+        )
 
 
 _LONG_WORD = re.compile(r"[^\W\d_]{5,}")

@@ -200,7 +200,11 @@ def ask(
     config: Config = None,
     no_llm: NoLLM = False,
 ) -> None:
-    """Answer a question from the documents, with citations (streamed when an LLM writes it)."""
+    """Answer a question from the documents, with citations (streamed when an LLM writes it).
+
+    Exit status 0 for an answer, 3 when the documents do not answer it (the closest passages are
+    still shown, and --json says "abstained": true with the reason), 1 for an error.
+    """
     with user_errors():
         settings = load_settings(config, no_llm, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, reranker=reranker, top_k=k)
         if question == "-":
@@ -208,11 +212,14 @@ def ask(
         bot = open_bot(settings)
         questions = QuestionLog.from_settings(settings)
         if as_json:
-            print(questions.asked("cli", bot.ask, question).model_dump_json(indent=2))
+            answer = questions.asked("cli", bot.ask, question)
+            print(answer.model_dump_json(indent=2))
         else:
-            ask_and_print(out, err, lambda q, **options: questions.asked("cli", bot.ask, q, **options), question)
+            answer = ask_and_print(out, err, lambda q, **options: questions.asked("cli", bot.ask, q, **options), question)
     global _done
     _done = True
+    if answer.abstained:
+        raise typer.Exit(ABSTAINED)
 
 
 @app.command()
@@ -543,6 +550,9 @@ def feedback_export(
             sys.stdout.write(lines)
         err.print(f"{len(candidates)} golden-file candidates from 👎 votes in {settings.feedback_log}" + (f", written to {output}" if output else ""))
 
+
+# ``qa ask``'s exit status when the documents do not answer: scripts tell it from an answer (0) and an error (1).
+ABSTAINED = 3
 
 # Set once ``qa ask`` has printed its answer or ``qa index`` has written the index and
 # released its lock: nothing is left to do but exit.

@@ -17,6 +17,7 @@ from rich.markup import escape as _markup_escape
 
 from qa.chat import Conversation
 from qa.errors import QAError
+from qa.crosslingual.reading import READING_LABEL
 from qa.models import Answer, Citation, Passage, page_word
 from qa.questionlog import QuestionLog
 from qa.text import neutralise, one_line
@@ -37,13 +38,20 @@ HELP = """Ask a question in any language; follow-ups ("Where was it signed?") ar
 
 
 def print_answer(out: Console, answer: Answer, streamed: bool = False) -> None:
-    """The reply (unless it already streamed), then one line per citation with its quoted sentence."""
+    """The reply (unless it already streamed), then each citation with its quoted sentence and any reading beside it.
+
+    An abstention says why and shows the closest passages instead.
+    """
     if not streamed:
         out.print(escape(answer.answer))
+    if answer.abstained and answer.reason:
+        out.print(f"[dim]({escape(answer.reason)}; confidence {answer.confidence or 0:.2f})[/dim]")
     if answer.citations:
         out.print()
         for number, citation in enumerate(answer.citations, start=1):
             out.print(f"[bold][{number}][/bold] [cyan]{escape(one_line(citation.label))}[/cyan]  «{marked(citation)}»")
+            if citation.reading:
+                out.print(f"    [dim italic]{READING_LABEL}:[/dim italic] [italic]{escape(citation.reading)}[/italic]")
     elif answer.passages:
         out.print()
         for passage in answer.passages[:3]:
@@ -58,13 +66,21 @@ def span_label(passage: Passage) -> str:
 
 
 def marked(citation: Citation) -> str:
-    """The quote as rich markup, its key phrases in bold and underlined."""
-    pieces, position = [], 0
+    """The quote as rich markup: key phrases bold and underlined, the short answer in reverse video."""
+    styles = {}
     for start, end in citation.marks:
-        pieces.append(escape(citation.quote[position:start]))
-        pieces.append(f"[bold underline]{escape(citation.quote[start:end])}[/bold underline]")
+        styles.update(dict.fromkeys(range(start, end), "bold underline"))
+    if citation.short:
+        styles.update(dict.fromkeys(range(*citation.short), "bold reverse"))
+    pieces, position = [], 0
+    while position < len(citation.quote):
+        style = styles.get(position)
+        end = position + 1
+        while end < len(citation.quote) and styles.get(end) == style:
+            end += 1
+        text = escape(citation.quote[position:end])
+        pieces.append(f"[{style}]{text}[/{style}]" if style else text)
         position = end
-    pieces.append(escape(citation.quote[position:]))
     return "".join(pieces)
 
 

@@ -31,6 +31,7 @@ from qa.bot import Bot
 from qa.errors import QAError
 from qa.faces.feedback import FeedbackLog, Vote
 from qa.lru import LRU
+from qa.crosslingual.reading import READING_LABEL
 from qa.models import Answer
 from qa.questionlog import QuestionLog
 from qa.settings import Settings
@@ -214,8 +215,13 @@ def answer_blocks(answer: Answer, answer_id: str, share: bool = False) -> list[d
     is voted on once shared, where the channel sees it.
     """
     blocks = [_section(mrkdwn_escape(answer.answer))]
+    if answer.abstained and answer.reason:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn_escape(answer.reason), "verbatim": True}]})
     for number, citation in enumerate(answer.citations, start=1):
-        blocks.append(_section(f"*[{number}]* `{citation.label}`\n{_quoted(_cut(citation.quote, QUOTE_LIMIT))}"))
+        text = f"*[{number}]* `{citation.label}`\n{_quoted(_cut(citation.quote, QUOTE_LIMIT))}"
+        if citation.reading:
+            text += f"\n_{READING_LABEL}:_ {mrkdwn_escape(_cut(citation.reading, QUOTE_LIMIT))}"
+        blocks.append(_section(text))
     if answer.passages:
         blocks.append({"type": "divider"})
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "*Sources*"}]})

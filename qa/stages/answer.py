@@ -9,13 +9,18 @@ bot abstains rather than quote something beside the point.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from qa.stages.chunk import has_sentence_end, letter_weight, split_sentences
 from qa.crosslingual.gloss import GlossedWord, words_within
-from qa.stages.lexical import analyze, index_terms
-from qa.models import Answer, Citation, Passage
+from qa.stages.lexical import analyze, analyze_query, cognate_keys, index_terms
+from qa.models import Answer, Citation, Passage, Question
+from qa.crosslingual.language import detect
+from qa.crosslingual.reading import reading
+from qa.stages.calibration import Calibration, default_calibration
 
 ABSTAIN_TEXT = "The documents do not answer this. The closest passages are listed below."
 # Only this many top passages are read for answer sentences.
@@ -63,10 +68,14 @@ def sentences_of(passage: Passage) -> list[Candidate]:
     return found
 
 
-def term_coverage(query_terms: dict[str, float], text: str, glosses: list[GlossedWord] = ()) -> float:
+def present_terms(text: str, glosses: Sequence[GlossedWord] = ()) -> set[str]:
+    """The terms a text is matched on: as its passage was indexed (cognate keys included), and its English glosses."""
+    return set(index_terms(text)).union(*(analyze(english) for *_, english in glosses))
+
+
+def term_coverage(query_terms: dict[str, float], text: str, glosses: Sequence[GlossedWord] = (), present: set[str] | None = None) -> float:
     """Weighted share of the question's own terms that occur in the text or its English glosses.
 
-    A sentence is matched as its passage was indexed, cognate keys included.
     Bridged terms count towards the share but not towards the whole, like
     the retriever's scaled BM25.
     """
@@ -75,8 +84,20 @@ def term_coverage(query_terms: dict[str, float], text: str, glosses: list[Glosse
         whole = sum(query_terms.values())
     if not whole:
         return 0.0
-    present = set(index_terms(text)).union(*(analyze(english) for *_, english in glosses))
+    present = present_terms(text, glosses) if present is None else present
     return sum(weight for term, weight in query_terms.items() if term in present) / whole
+
+
+def entity_coverage(question: Question, present: set[str]) -> float:
+    """Share of the names, codes and numbers the question mentions that the text holds (1 when it mentions none).
+
+    A near miss ("What did NIST sign with Germany?") names something the
+    passage about its other actors never does.
+    """
+    keyed = [terms for terms in (analyze_query(entity) + cognate_keys(entity) for entity in question.entities) if terms]
+    if not keyed:
+        return 1.0
+    return sum(1 for terms in keyed if present.intersection(terms)) / len(keyed)
 
 
 def score_sentences(query_terms: dict[str, float], passages: list[Passage]) -> list[Candidate]:
@@ -123,7 +144,8 @@ def key_phrases(query_terms: list[str], text: str, glosses: list[GlossedWord] = 
     return [(start, end) for start, end in spans]
 
 
-def citation_of(candidate: Candidate, query_terms: list[str] | None = None) -> Citation:
+def citation_of(candidate: Candidate, query_terms: list[str] | None = None, question_language: str = "en") -> Citation:
+    """The candidate sentence as a citation: located, its key phrases marked, with a reading if it is in another language."""
     return Citation(
         source=candidate.passage.source,
         line_start=candidate.line_start,
@@ -133,26 +155,158 @@ def citation_of(candidate: Candidate, query_terms: list[str] | None = None) -> C
         quote=candidate.text,
         page=candidate.passage.page,
         marks=key_phrases(query_terms or [], candidate.text, candidate.glosses),
+        reading=reading(candidate.text, candidate.glosses, question_language),
     )
 
 
-def compose(
-    question: str,
-    query_terms: dict[str, float],
-    passages: list[Passage],
-    abstain_below: float,
-    unknown_names: list[str] = (),
-) -> Answer:
+# Short answers, by the kind of answer the question asks for. A date: a year with its month and
+# day around it in the scripts the collection holds; a number: digits with their unit or counter.
+_MONTHS = (
+    r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+    r"Januar|Februar|März|Mai|Juni|Juli|Oktober|Dezember|enero|febrero|marzo|abril|mayo|junio|julio|agosto|"
+    r"septiembre|octubre|noviembre|diciembre)"
+)
+_SHORT = {
+    "date": re.compile(
+        rf"\d{{4}}\s?年(?:\s?\d{{1,2}}\s?月)?(?:\s?\d{{1,2}}\s?日)?|\d{{1,2}}\s?月\s?\d{{1,2}}\s?日|\d{{4}}-\d{{2}}-\d{{2}}|"
+        rf"\d{{4}}\s?년(?:\s?\d{{1,2}}\s?월)?(?:\s?\d{{1,2}}\s?일)?|\d{{1,2}}\s?월\s?\d{{1,2}}\s?일|\d{{1,2}}일|"
+        rf"(?:\d{{1,2}}\.?\s)?{_MONTHS}(?:\s\d{{1,2}}(?!\d),?)?(?:\s\d{{4}})?|\b(?:1[5-9]|20)\d{{2}}(?:s|er)?\b"
+    ),
+    "number": re.compile(
+        r"\d[\d,.]*(?:\s?(?:%|percent|Prozent|Millionen|Milliarden|million|billion|Mio\.|Mrd\.|"
+        r"万亿|亿|万|千|百)?\s?(?:USD|EUR|US-Dollar|dollars?|euros?|美元|日元|日圆|元|명|곳|개|억|원|架|艘|名|个|年|吨|%)?)"
+    ),
+    "person": re.compile(r"\b[A-Z][a-zà-ÿ]+(?:\s(?:[A-Z]\.\s?)?[A-Z][a-zà-ÿ]+)+\b"),
+    "place": re.compile(r"\b[A-Z][a-zà-ÿ]+(?:\s[A-Z][a-zà-ÿ]+)*(?:\s?DC)?\b"),
+}
+
+
+def _spans(question: Question, quote: str) -> Iterator[tuple[int, int]]:
+    """Spans of the quote of the kind the question asks for, except what the question itself says."""
+    pattern = _SHORT.get(question.answer_type)
+    if pattern is None:
+        return
+    asked = question.text.casefold()
+    for match in pattern.finditer(quote):
+        text = match.group(0).rstrip()
+        if text and text.casefold() not in asked:
+            yield match.start(), match.start() + len(text)
+
+
+def short_answers(question: Question, citations: list[Citation]) -> list[tuple[int, int, int]]:
+    """``(citation, start, end)``: the spans of the quotes that may answer a number, date or name question.
+
+    A span the question itself already says ("2024" asked about 2024, a
+    name the question gives) is no answer. Names are looked for only in
+    quotes in the question's language: in a Korean sentence the Latin name
+    is rarely the one asked about.
+    """
+    found = []
+    for number, citation in enumerate(citations):
+        if question.answer_type in ("person", "place") and citation.reading is not None:
+            continue
+        found.extend((number, start, end) for start, end in _spans(question, citation.quote)
+                     if question.answer_type != "number" or fits(question, citation.quote[start:end]))
+    return found
+
+
+def nearest(spans: list[tuple[int, int, int]], citations: list[Citation]) -> tuple[int, int, int] | None:
+    """The span closest to the question's marked words in its quote; quotes with no mark come last."""
+    def distance(span: tuple[int, int, int]) -> float:
+        number, start, end = span
+        marks = citations[number].marks
+        if not marks:
+            return float("inf")
+        return min(start - b if start >= b else max(0, a - end) for a, b in marks)
+
+    return min(spans, key=lambda span: (distance(span), span[0], span[1]), default=None)
+
+
+def fits(question: Question, text: str) -> bool:
+    """Does a number fit the question: a count ("how many") is no sum of money, a sum ("how much money") is one."""
+    money = bool(_MONEY.search(text))
+    if _COUNT.search(question.text):
+        return not money
+    if _SUM.search(question.text):
+        return money
+    return True
+
+
+_MONEY = re.compile(r"USD|EUR|US-Dollar|dollars?|euros?|美元|日元|日圆|元|원|\$|€|¥")
+_COUNT = re.compile(r"\bhow many\b|\bwie viele\b|\bcuánt[oa]s\b|多少[架个名家艘]|几[个名家架]|몇 ?[명개곳대]", re.IGNORECASE)
+_SUM = re.compile(r"\bhow much (?:money|did|does|will|is|was)\b|\bwie viel geld\b|多少钱|얼마", re.IGNORECASE)
+
+
+def evidence(question: Question, passages: list[Passage], ranked: list[Candidate]) -> dict[str, float]:
+    """What abstention weighs: how well the best passages match the question, as numbers.
+
+    ``score``: the best passage's retrieval score (dense cosine and scaled
+    BM25 fused); ``dense``: the best cosine among the top passages (the
+    fused score where there is none); ``gap``, ``dense_gap``: how far the
+    first passage stands above the fifth, fused and dense; ``coverage``: the largest weighted share of the question's terms
+    (bridged forms included) that one of the top passages holds;
+    ``entities``: the largest share of the names, codes and numbers the
+    question mentions that one of them holds;
+    ``sentence``: the same share in the best sentence; ``unknown``: 1 when
+    the question names something no document holds; ``typed``: 1 unless the
+    question asks for a number, date or name (a name: in a sentence of its
+    own language) and the best sentence holds none it does not already say;
+    ``read``: 1 when the best passage is English or glossed, text the
+    default model reads; 0 for another language, where the scores say
+    little and the calibration learns to trust them less.
+    """
+    top = passages[0]
+    best = ranked[0] if ranked else None
+    typed = 1.0
+    if best is not None and question.answer_type in _SHORT:
+        if question.answer_type in ("number", "date") or detect(best.text) == question.language:
+            typed = float(any(True for _ in _spans(question, best.text)))
+    read = [present_terms(p.text, p.glosses) for p in passages[:PASSAGES_READ]]
+    return {
+        "score": top.score,
+        "dense": max((p.dense for p in passages[:PASSAGES_READ] if p.dense is not None), default=top.score),
+        "gap": top.score - passages[min(4, len(passages) - 1)].score,
+        "dense_gap": (top.dense or 0.0) - (passages[min(4, len(passages) - 1)].dense or 0.0),
+        "coverage": max(term_coverage(question.weights, "", present=terms) for terms in read),
+        "entities": max(entity_coverage(question, terms) for terms in read),
+        "sentence": term_coverage(question.weights, best.text, best.glosses) if best is not None else 0.0,
+        "unknown": float(bool(question.unknown_names)),
+        "typed": typed,
+        "read": float(bool(top.glosses) or detect(top.text) == "en"),
+    }
+
+
+def confidence(features: dict[str, float], calibration: Calibration) -> float:
+    """The calibrated probability that the passages answer the question (logistic over ``evidence``)."""
+    z = calibration.bias + sum(weight * features[name] for name, weight in calibration.weights.items())
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+def compose(question: Question, passages: list[Passage], abstain_below: float | None = None, calibration: Calibration | None = None) -> Answer:
     """The reply: the best sentences with markers, or an abstention over the same passages.
 
-    It abstains when the best passage scores under ``abstain_below`` or when
-    the question names something (``unknown_names``) that no document holds.
+    It abstains when the calibrated confidence that the passages answer the
+    question falls under ``abstain_below`` (the calibration's own threshold
+    when ``None``); the reason says which evidence was missing.
     """
-    if not passages or passages[0].score < abstain_below or unknown_names:
-        return Answer(question=question, answer=ABSTAIN_TEXT, abstained=True, citations=[], passages=passages)
-    ranked = score_sentences(query_terms, passages)
+    calibration = calibration or default_calibration()
+    threshold = calibration.threshold if abstain_below is None else abstain_below
+
+    def abstain(reason: str, sure: float = 0.0) -> Answer:
+        return Answer(
+            question=question.text, answer=ABSTAIN_TEXT, abstained=True, citations=[], passages=passages,
+            analysis=question, confidence=round(sure, 4), reason=reason,
+        )
+
+    if not passages:
+        return abstain("nothing is indexed")
+    ranked = score_sentences(question.weights, passages)
     if not ranked:
-        return Answer(question=question, answer=ABSTAIN_TEXT, abstained=True, citations=[], passages=passages)
+        return abstain("the passages hold no sentence")
+    features = evidence(question, passages, ranked)
+    sure = confidence(features, calibration)
+    if sure < threshold:
+        return abstain(weakest(question, features), sure)
     chosen = [ranked[0]]
     for candidate in ranked[1:3]:
         overlaps = any(c.char_start < candidate.char_end and candidate.char_start < c.char_end for c in chosen)
@@ -163,13 +317,35 @@ def compose(
     citations: list[Citation] = []
     parts = []
     taken = list(chosen)
+    marked = list(question.weights)
     for sentence in chosen:
         support = [sentence, *corroborating(sentence, ranked, taken)]
         taken.extend(support[1:])
         markers = "".join(f"[{len(citations) + n}]" for n in range(1, len(support) + 1))
-        citations.extend(citation_of(c, query_terms) for c in support)
+        citations.extend(citation_of(c, marked, question.language) for c in support)
         parts.append(f"{sentence.text} {markers}")
-    return Answer(question=question, answer=" ".join(parts), abstained=False, citations=citations, passages=passages)
+    short = None
+    best = nearest(short_answers(question, citations), citations)
+    if best is not None:
+        number, start, end = best
+        citations[number] = citations[number].model_copy(update={"short": (start, end)})
+        short = citations[number].quote[start:end]
+        parts.insert(0, f"{short} [{number + 1}] —")
+    return Answer(
+        question=question.text, answer=" ".join(parts), abstained=False, citations=citations, passages=passages,
+        analysis=question, confidence=round(sure, 4), reason=None, short_answer=short,
+    )
+
+
+def weakest(question: Question, features: dict[str, float]) -> str:
+    """The abstention's reason in words: the first missing piece of evidence."""
+    if question.unknown_names:
+        return "no document names " + ", ".join(question.unknown_names)
+    if features["typed"] == 0:
+        return f"the question asks for a {question.answer_type} and the best passage states none"
+    if features["coverage"] < 0.5:
+        return f"the best passages hold only {features['coverage']:.0%} of the question's terms"
+    return "the best passage matches the question too weakly"
 
 
 def corroborating(sentence: Candidate, ranked: list[Candidate], taken: list[Candidate]) -> list[Candidate]:

@@ -23,7 +23,7 @@ from qa.models import Chunk, Document
 TokenCounter = Callable[[str], int]
 
 # Recorded in each index: a chunk boundary rule that changes asks for a rebuild.
-CHUNKER = "sentences-v2"
+CHUNKER = "sentences-v3"
 
 # A line whose letters weigh less than this is furniture ("• 작게", "-1.27%").
 FURNITURE_LINE_WEIGHT = 10
@@ -140,10 +140,15 @@ def _is_abbreviation(text: str, stop: int, after: int) -> bool:
     return bool(following) and (following.islower() or following.isdigit())
 
 
+def _is_blank(char: str) -> bool:
+    """Whitespace, or an invisible format character (a byte-order mark, a zero-width space) at a span's edge."""
+    return char.isspace() or unicodedata.category(char) == "Cf"
+
+
 def _trim(text: str, start: int, end: int) -> Span | None:
-    while start < end and text[start].isspace():
+    while start < end and _is_blank(text[start]):
         start += 1
-    while end > start and text[end - 1].isspace():
+    while end > start and _is_blank(text[end - 1]):
         end -= 1
     return Span(start, end) if start < end else None
 

@@ -24,10 +24,10 @@ the question as asked.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
 
+from qa.models import Question
 from qa.stages.lexical import analyze_query
-from qa.models import Answer
 
 # How many earlier turns a follow-up carries into retrieval.
 TURNS_CARRIED = 2
@@ -58,35 +58,27 @@ def entities(question: str) -> list[str]:
     return found
 
 
-def is_follow_up(question: str) -> bool:
+def is_follow_up(question: str, own_entities: list[str]) -> bool:
     """Does the question lean on earlier turns: a reference word, or no entity of its own?"""
     words = {word.casefold() for word in _WORD.findall(question)}
     if words & _REFERENCES or any(marker in question for marker in _CJK_REFERENCES):
         return True
-    return not entities(question)
+    return not own_entities
 
 
-@dataclass(frozen=True)
-class Reading:
-    """A question as understood in its conversation.
+def context(question: str, own_entities: list[str], earlier: Sequence[Question]) -> tuple[str, str]:
+    """``(search, focus)``: the question plus the conversation's context if it leans on it.
 
     ``search`` goes to retrieval; ``focus`` (the question and the entities it
     refers to, without the earlier question's other words) picks the answer's
     sentences, so that a follow-up is not answered by the sentence that
     answered the turn before.
     """
-
-    search: str
-    focus: str
-
-
-def read(question: str, turns: list[Answer]) -> Reading:
-    """The question, plus the conversation's context if it leans on it."""
-    recent = turns[-TURNS_CARRIED:]
-    if not recent or not is_follow_up(question):
-        return Reading(question, question)
+    recent = list(earlier)[-TURNS_CARRIED:]
+    if not recent or not is_follow_up(question, own_entities):
+        return question, question
     carried: list[str] = []
     for turn in reversed(recent):
-        carried.extend(entity for entity in entities(turn.question) if entity not in carried)
+        carried.extend(entity for entity in turn.entities if entity not in carried)
     focus = " ".join([question, *carried])
-    return Reading(f"{focus} {recent[-1].question}", focus)
+    return f"{focus} {recent[-1].text}", focus

@@ -43,7 +43,7 @@ from qa.text import attribute, fence
 BUNDLED_PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
 PROMPT_FILES = ("system", "answer", "condense")
 
-LANGUAGE_NAMES = {"en": "English", "de": "German", "zh": "Chinese", "ko": "Korean", "ja": "Japanese"}
+LANGUAGE_NAMES = {"en": "English", "de": "German", "zh": "Chinese", "ko": "Korean", "ja": "Japanese", "ru": "Russian", "es": "Spanish"}
 
 # [3], [1, 2] or [1][2]; anything else in brackets is left as text.
 _MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
@@ -275,7 +275,7 @@ def language_name(text: str) -> str:
     return LANGUAGE_NAMES.get(detect(text), "the question's language")
 
 
-def locate(claim: str, passage: Passage) -> Citation:
+def locate(claim: str, passage: Passage, question_language: str = "en") -> Citation:
     """The passage's sentence that shares most terms with the answer's claim, else the whole passage."""
     claim_terms = set(analyze(claim))
     best, best_overlap = None, 0
@@ -293,7 +293,7 @@ def locate(claim: str, passage: Passage) -> Citation:
             quote=passage.text,
             page=passage.page,
         )
-    return citation_of(best)
+    return citation_of(best, question_language=question_language)
 
 
 def claims_by_citation(text: str) -> dict[int, str]:
@@ -346,9 +346,10 @@ class LLM:
         if not checked.cited:
             return _fallback(extractive, "the LLM's answer cited none of the passages; showing the extractive answer")
         claims = claims_by_citation(text)
-        citations = [locate(claims.get(n, text), passages[p - 1]) for n, p in enumerate(checked.cited, start=1)]
+        language = detect(question)
+        citations = [locate(claims.get(n, text), passages[p - 1], language) for n, p in enumerate(checked.cited, start=1)]
         warnings = [f"removed {checked.dropped} citation marker(s) naming no passage"] if checked.dropped else []
-        update = {"answer": text, "abstained": False, "citations": citations, "mode": "llm", "warnings": [*extractive.warnings, *warnings]}
+        update = {"answer": text, "abstained": False, "citations": citations, "short_answer": None, "mode": "llm", "warnings": [*extractive.warnings, *warnings]}
         return extractive.model_copy(update=update)
 
     def condense(self, question: str, turns: list[Answer]) -> str:

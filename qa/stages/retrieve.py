@@ -9,7 +9,6 @@ lets the answerer abstain on a single threshold.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Literal
 
@@ -19,7 +18,7 @@ from qa.crosslingual.bridge import Bridge
 from qa.crosslingual.gloss import english_view
 from qa.stages.index import StoredIndex, dense_search
 from qa.stages.lexical import BM25, analyze_query
-from qa.models import Passage
+from qa.models import Chunk, Passage, Question
 from qa.stages.rerank import RERANK_POOL
 
 Mode = Literal["dense", "lexical", "hybrid"]
@@ -76,29 +75,29 @@ def reciprocal_rank_fusion(*score_lists: np.ndarray, k: int = RRF_K) -> np.ndarr
     return fused
 
 
-_SALIENT = re.compile(r"[^\W_](?:[\w&]|[-./](?=\w))*")
-
-
-def salient_words(question: str) -> list[str]:
-    """Words that name something exactly: acronyms of three capitals or more, and numbers.
-
-    Capitalised words are left out (German capitalises every noun), and so
-    are two-letter abbreviations such as "PM" or "MoU", which documents
-    usually spell out instead.
-    """
-    return [
-        word
-        for word in _SALIENT.findall(question)
-        if any(c.isdigit() for c in word) or sum(c.isupper() for c in word) >= 3
-    ]
-
-
 def top_k(scores: np.ndarray, k: int) -> list[int]:
     """Positions of the k best scores, best first; equal scores keep corpus order."""
     if k >= len(scores):
         return list(np.argsort(-scores, kind="stable"))
     candidates = np.argpartition(-scores, k)[:k]
     return sorted(candidates.tolist(), key=lambda p: (-scores[p], p))
+
+
+def passage_of(chunk: Chunk, rank: int, score: float, glosses, dense: float | None = None) -> Passage:
+    """A chunk as retrieved: its offsets and lines carried over unchanged, so a passage slices its file as the chunk does."""
+    return Passage(
+        rank=rank,
+        source=chunk.source,
+        line_start=chunk.line_start,
+        line_end=chunk.line_end,
+        char_start=chunk.char_start,
+        char_end=chunk.char_end,
+        text=chunk.text,
+        score=round(score, 6),
+        page=chunk.page,
+        glosses=tuple(glosses),
+        dense=None if dense is None else round(dense, 6),
+    )
 
 
 class Retriever:
@@ -129,41 +128,17 @@ class Retriever:
             self._bm25 = BM25(self.stored.postings, self.stored.lengths)
         return self._bm25
 
-    def query_terms(self, question: str) -> dict[str, float]:
-        """The weighted lexical terms a question is matched on, bridges included.
+    def lexical_scores(self, question: Question) -> np.ndarray:
+        return scaled_bm25(self.bm25, list(question.terms), [list(group) for group in question.alternatives])
 
-        The answerer weighs sentences by the same terms, so what found a
-        passage also picks the sentence quoted from it.
-        """
-        terms = analyze_query(question)
-        weights = dict.fromkeys(terms, 1.0)
-        if self.bridge is not None:
-            weights.update(self.bridge.expand(question, terms))
-        return weights
+    def knows(self, word: str) -> bool:
+        """Does some document hold the word, as it stands or through a bridge?"""
+        if any(self.bm25.holds(term) for term in analyze_query(word)):
+            return True
+        return self.bridge is not None and self.bridge.translates(word)
 
-    def lexical_scores(self, question: str) -> np.ndarray:
-        terms = analyze_query(question)
-        alternatives = self.bridge.alternatives(question, terms) if self.bridge is not None else []
-        return scaled_bm25(self.bm25, terms, alternatives)
-
-    def unknown_names(self, question: str) -> list[str]:
-        """Names, acronyms and numbers of the question that no document contains.
-
-        A question about "fiscal year 2023" or "the CEO" cannot be answered
-        from documents that never mention either, however close the rest of
-        it comes; the answerer abstains on such questions.
-        """
-        unknown = []
-        for word in salient_words(question):
-            known = any(self.bm25.holds(term) for term in analyze_query(word))
-            if not known and self.bridge is not None:
-                known = self.bridge.translates(word)
-            if not known:
-                unknown.append(word)
-        return unknown
-
-    def candidates(self, question: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Positions worth scoring and their scores under the retriever's mode.
+    def candidates(self, question: Question, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Positions worth scoring, their scores under the retriever's mode, and their dense cosines (if any).
 
         FAISS proposes the dense candidates and BM25 the lexical ones; the union
         is then scored exactly on both sides, so fusion never sees a gap.
@@ -175,48 +150,36 @@ class Retriever:
             lexical = self.lexical_scores(question)
             proposals.append(np.asarray(top_k(lexical, pool), dtype=np.int64))
         if self.mode != "lexical":
-            vector = self.encode_query(question).reshape(-1).astype(np.float32)
+            vector = self.encode_query(question.search).reshape(-1).astype(np.float32)
             proposals.append(
                 dense_search(self.stored.rows, self.stored.dense_index, vector, min(pool, self.stored.manifest.chunk_count), self.stored.live)
             )
         positions = np.unique(np.concatenate(proposals)) if proposals else np.zeros(0, np.int64)
         positions = positions[self.stored.live[positions]]  # ids of removed chunks score zero but are no candidates
         if self.mode == "lexical":
-            return positions, lexical[positions]
+            return positions, lexical[positions], None
         dense = self.stored.rows[positions] @ vector
         if self.mode == "dense":
-            return positions, dense
-        return positions, weighted_fusion(dense, lexical[positions], self.dense_weight)
+            return positions, dense, dense
+        return positions, weighted_fusion(dense, lexical[positions], self.dense_weight), dense
 
-    def search(self, question: str, k: int) -> list[Passage]:
+    def search(self, question: Question, k: int) -> list[Passage]:
         if not self.stored.manifest.chunk_count:
             return []
-        positions, scores = self.candidates(question, k)
+        positions, scores, dense = self.candidates(question, k)
         if self.rerank is not None:
-            pool = [int(positions[p]) for p in top_k(scores, max(k, RERANK_POOL))]
+            chosen = top_k(scores, max(k, RERANK_POOL))
+            pool = [int(positions[p]) for p in chosen]
+            dense = dense[chosen] if dense is not None else None
             positions = np.asarray(pool, dtype=np.int64)
-            # The reranker reads what the embedding model read: a chunk's English glosses where it has them.
-            scores = self.rerank(question, [english_view(glosses, chunk.text) for chunk, glosses in self.stored.chunks_at(pool)])
+            scores = self.rerank(question.search, self.model_texts(pool))
         ranked = top_k(scores, k)
         passages = []
         for rank, (best, (chunk, glosses)) in enumerate(zip(ranked, self.stored.chunks_at(positions[ranked])), start=1):
-            passages.append(
-                Passage(
-                    rank=rank,
-                    source=chunk.source,
-                    line_start=chunk.line_start,
-                    line_end=chunk.line_end,
-                    char_start=chunk.char_start,
-                    char_end=chunk.char_end,
-                    text=chunk.text,
-                    score=round(float(scores[best]), 6),
-                    page=chunk.page,
-                    glosses=tuple(glosses),
-                )
-            )
+            cosine = float(dense[best]) if dense is not None else None
+            passages.append(passage_of(chunk, rank, float(scores[best]), glosses, cosine))
         return passages
 
-    def model_text(self, position: int) -> str:
-        """What the models read for a chunk: its English glosses where the index embedded them, else its text."""
-        chunk, glosses = self.stored.chunks_at([position])[0]
-        return english_view(glosses, chunk.text) if self.read_glosses else chunk.text
+    def model_texts(self, ids: list[int]) -> list[str]:
+        """What the models read for these chunks: their English glosses where the index embedded them, else their text."""
+        return [english_view(glosses, chunk.text) if self.read_glosses else chunk.text for chunk, glosses in self.stored.chunks_at(ids)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # Recorded in each index: when what a reader extracts changes, this changes and the index is rebuilt.
-EXTRACTOR = "formats-v1"
+EXTRACTOR = "formats-v2"  # v2: a UTF-8 byte-order mark is kept as character 0
 
 
 @dataclass(frozen=True)

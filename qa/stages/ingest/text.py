@@ -16,9 +16,11 @@ from collections.abc import Sequence
 
 from qa.stages.ingest.base import Extraction, Unreadable
 
-# Byte-order marks say the encoding outright.
+# Byte-order marks say the encoding outright. UTF-8's mark is kept as character 0 (U+FEFF), as
+# ``open(path, encoding="utf-8")`` reads it: dropping it shifted every offset of the file by one
+# from the text a reader slices (36 of 230 chunks of XQuAD's German articles).
 _BOMS = (
-    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xef\xbb\xbf", "utf-8"),
     (b"\xff\xfe\x00\x00", "utf-32"),
     (b"\x00\x00\xfe\xff", "utf-32"),
     (b"\xff\xfe", "utf-16"),
