@@ -181,7 +181,7 @@ def print_table(rows, calibration, thresholds, label) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--xquad", default="/work/shared/bench/xquad", help="folder of XQuAD tasks ('' for seeds only)")
+    parser.add_argument("--xquad", default=str(ROOT.parent / "shared" / "bench" / "xquad"), help="folder of XQuAD tasks ('' for seeds only)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/qa-abstention"), help="where the indexes are built")
     parser.add_argument("--model", default=None, help="embedding model [default: the settings' default]")
     parser.add_argument("--limit", type=int, default=0, help="questions per XQuAD task (0: all)")

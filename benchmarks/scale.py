@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/scale.py --sizes 1000,10000,100000 --real-up-to 1000
 
 The collection is the three seed articles plus files made of XQuAD paragraphs
-(/work/shared/bench/xquad/*/corpus, five languages) recombined at random with
+(../shared/bench/xquad/*/corpus, five languages) recombined at random with
 a fixed seed, as many files as the size needs. For each size it measures:
 
 - a build from scratch (``qa index``, new process). Up to ``--real-up-to``
@@ -44,7 +44,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "corpus"
-XQUAD = Path("/work/shared/bench/xquad")
+XQUAD = ROOT.parent / "shared" / "bench" / "xquad"
 QUESTION = "What did NIST sign with Korea?"
 EXPECTED = ("002_7257b5aa37c3b2f3.txt", 22)
 QA = [sys.executable, "-m", "qa.faces.cli"]

@@ -21,9 +21,9 @@ from qa.stages.ingest import extract
 from qa.stages.analyse import analyse
 from qa.stages.retrieve import passage_of
 
-from conftest import CORPUS
+from conftest import CORPUS, REPO
 
-XQUAD = Path("/work/shared/bench/xquad")
+XQUAD = REPO.parent / "shared" / "bench" / "xquad"  # the benchmark shared beside the clone
 REAL_FILES = sorted(CORPUS.glob("*.txt")) + sorted(XQUAD.glob("xquad-*-en/corpus/*.txt"))
 
 PIECES = st.sampled_from(
