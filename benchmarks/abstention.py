@@ -74,9 +74,10 @@ def collect(bot: Bot, set_name: str, cases, negatives: str | None = None, k: int
 def known_without(bot: Bot, word: str, source: str) -> bool:
     """Does a document other than ``source`` hold the word (or a bridge translate it)?"""
     retriever = bot._retriever
-    chunks = retriever.stored.chunks
+    own = set(retriever.stored.ids_of([source]))
     for term in analyze_query(word):
-        if any(chunks[position].source != source for position, _ in retriever.bm25.postings.get(term, ())):
+        found = retriever.stored.postings(term)
+        if found is not None and any(int(position) not in own for position in found[0]):
             return True
     return retriever.bridge is not None and retriever.bridge.translates(word)
 
