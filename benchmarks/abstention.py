@@ -190,6 +190,8 @@ def main() -> None:
     parser.add_argument("--max-false-abstain", type=float, default=0.03)
     parser.add_argument("--write", action="store_true", help=f"store the fitted calibration in {CALIBRATION_FILE.name}")
     args = parser.parse_args()
+    if args.xquad and not Path(args.xquad).is_dir():
+        parser.error(f"no XQuAD folder at {args.xquad} (pass --xquad DIR, or '' for the seeds only)")
 
     if args.rows and args.rows.is_file():
         rows = [json.loads(line) for line in args.rows.read_text(encoding="utf-8").splitlines()]
