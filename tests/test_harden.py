@@ -53,6 +53,12 @@ def small(tmp_path: Path) -> Settings:
     return Settings.load(corpus_dir=write_corpus(tmp_path / "corpus"), index_dir=tmp_path / "index")
 
 
+@pytest.fixture
+def small_st(small: Settings, own_exports: Path) -> Settings:
+    """The same with a sentence-transformers model, which questions reach through an ONNX export of the test's own."""
+    return small.model_copy(update={"model": "all-MiniLM-L6-v2"})
+
+
 def one_line_error(result) -> str:
     """The CLI failed as promised: exit 1, no traceback, one line starting with error:."""
     output = result.output.strip()
@@ -169,18 +175,18 @@ def test_5_flipped_bytes_in_the_vectors_are_found_and_repaired(small: Settings) 
     assert report.embedded == report.chunks > 0
     assert Bot.load(small).ask("Who leads the Artemis program?").citations[0].source == "moon.txt"
     result = runner.invoke(app, ["index", str(small.corpus_dir), "--verify", "--index-dir", str(small.index_dir)])
-    assert result.exit_code == 0 and "verified" in result.output and "ONNX export intact" in result.output
+    assert result.exit_code == 0 and "verified" in result.output and "bundled engine" in result.output
 
 
-def test_5_a_broken_model_export_is_made_again(small: Settings) -> None:
-    Bot.index(small)
-    folder = onnx_encoder.export_dir(small.model)
+def test_5_a_broken_model_export_is_made_again(small_st: Settings) -> None:
+    Bot.index(small_st)
+    folder = onnx_encoder.export_dir(small_st.model)
     (folder / onnx_encoder.MODEL).write_bytes(b"truncated")
-    assert not onnx_encoder.is_exported(folder, small.model)
-    result = runner.invoke(app, ["index", str(small.corpus_dir), "--verify", "--index-dir", str(small.index_dir)])
+    assert not onnx_encoder.is_exported(folder, small_st.model)
+    result = runner.invoke(app, ["index", str(small_st.corpus_dir), "--verify", "--index-dir", str(small_st.index_dir), "--model", small_st.model])
     assert "ONNX export" in one_line_error(result) and "model.onnx" in result.output
-    Bot.index(small)
-    assert onnx_encoder.damage(folder, small.model) is None
+    Bot.index(small_st)
+    assert onnx_encoder.damage(folder, small_st.model) is None
 
 
 # 6. terminal escape sequences are neutralised ----------------------------------------------------
@@ -328,9 +334,9 @@ def test_10_a_build_leaves_no_temporary_folder(small: Settings, tmp_path: Path) 
     assert [p.name for p in temporary.iterdir() if p.name.startswith("qa-dictionaries-")] == []
 
 
-def test_10_a_killed_export_leaves_nothing_behind(small: Settings) -> None:
-    Bot.index(small)
-    folder = onnx_encoder.export_dir(small.model)
+def test_10_a_killed_export_leaves_nothing_behind(small_st: Settings) -> None:
+    Bot.index(small_st)
+    folder = onnx_encoder.export_dir(small_st.model)
     leftover = folder.with_name(f".{folder.name}.deadbeef.tmp")
     leftover.mkdir()
     (leftover / "raw.onnx").write_bytes(b"\0" * 1000)
