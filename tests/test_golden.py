@@ -26,7 +26,7 @@ MAX_FALSE_ABSTAIN = 0.03
 # Abstention on the off-topic questions: what the calibrated default reaches (0.196), rounded down. The near
 # misses (unanswerable-nearmiss.jsonl) and the seeds' own unanswerable cases are refused by none yet
 # (benchmarks/abstention.py); their floor would be zero, so they have none.
-UNANSWERABLE_FLOORS = {"unanswerable-offtopic.jsonl": 0.19}
+UNANSWERABLE_FLOORS = {"unanswerable-offtopic.jsonl": 0.34}
 ENGLISH_FLOORS = {"hit@1": 0.72, "hit@5": 0.91}
 # Same-language questions must not get worse as the cross-lingual bridges grow.
 SAME_LANGUAGE_FLOORS = {"de": 0.87, "ko": 0.85, "zh": 1.0}

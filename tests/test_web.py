@@ -174,7 +174,7 @@ def test_a_follow_up_and_a_new_conversation(server: str, page: object) -> None:
     ask(page, HEADLINE)
     follow_up = ask(page, "Where was it signed?")
     expect(follow_up.locator(".citations .chip").first).to_contain_text(HEADLINE_SOURCE)
-    expect(follow_up.locator(".note").first).to_contain_text("Searched as:")
+    expect(follow_up.locator(".note", has_text="Searched as:")).to_have_count(1)
     page.get_by_role("button", name="New conversation").click()
     expect(page.locator("article.turn")).to_have_count(0)
     expect(page.get_by_label("Your question")).to_be_focused()
