@@ -24,7 +24,7 @@ from conftest import HEADLINE, HEADLINE_SOURCE, REPO, FakeLLM, Scripted, free_po
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
 HEADLINE_CITATION = f"{HEADLINE_SOURCE}:22"
-ABSTAINING = "What was the revenue in fiscal year 2023?"
+ABSTAINING = "Who painted the Mona Lisa?"  # off-topic: refused by the calibrated default
 TOKEN = "a-token-for-the-browser-test"
 DESKTOP = {"width": 1280, "height": 760}
 PHONE = {"width": 390, "height": 844}
