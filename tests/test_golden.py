@@ -23,7 +23,7 @@ FLOORS = {
 }
 # The issue's target: at most 3 % of answerable questions refused (benchmarks/abstention.py calibrates to it).
 MAX_FALSE_ABSTAIN = 0.03
-# Abstention on the off-topic questions: what the calibrated default reaches (0.196), rounded down. The near
+# Abstention on the off-topic questions: what the calibrated default reaches (0.348), rounded down. The near
 # misses (unanswerable-nearmiss.jsonl) and the seeds' own unanswerable cases are refused by none yet
 # (benchmarks/abstention.py); their floor would be zero, so they have none.
 UNANSWERABLE_FLOORS = {"unanswerable-offtopic.jsonl": 0.34}
