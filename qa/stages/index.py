@@ -495,8 +495,11 @@ def write(
     staging.mkdir()
     try:
         manifest = _build(staging, previous, documents, list(drop), fresh, dictionary, manifest_fields, ann)
+        for part in staging.iterdir():  # on disk before the switch: a crash never publishes a half-flushed part
+            _fsync_file(part)
         manifest = manifest.model_copy(update={"checksums": folder_sums(staging, skip=(MANIFEST,))})
         _write_file(staging / MANIFEST, manifest.model_dump_json(indent=2))
+        _fsync_dir(staging)
         os.replace(staging, index_dir / name)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
