@@ -135,8 +135,9 @@ def profile(corpus: Path, index: Path) -> dict:
     mark("open the index")
     bot._encode_query("x")
     mark("load the query encoder")
-    retriever = bot._retriever
-    retriever.lexical_scores(QUESTION)
+    question = bot.analyse(QUESTION)
+    mark("analyse the question (bridges, lexicon)")
+    bot._retriever.lexical_scores(question)
     mark("lexical: postings and BM25 (first question)")
     bot._encode_query(QUESTION)
     mark("encode the question")
@@ -197,7 +198,7 @@ def synthesize(corpus: Path, index: Path, size: int, seeds_index: Path) -> dict:
     from qa.bot import _recipe
     from qa.crosslingual.bridge import mine_aliases
     from qa.crosslingual.gloss import glossed_lexicon
-    from qa.crosslingual.lexicon import build as build_lexicon
+    from qa.crosslingual import lexicon as lexicon_module
     from qa.models import Chunk, Document
     from qa.settings import Settings
     from qa.stages import index as index_store
@@ -238,7 +239,13 @@ def synthesize(corpus: Path, index: Path, size: int, seeds_index: Path) -> dict:
     documents = [Document(source=s, text=t, sha256=hashlib.sha256((corpus / s).read_bytes()).hexdigest()) for s, t in texts.items()]
     settings = Settings.load(corpus_dir=corpus, index_dir=index)
     fields = {**_recipe(settings), "dimension": 384}
-    lexicon = build_lexicon(list(texts.values()))
+    if hasattr(lexicon_module, "ranked_files"):  # per-file lexicons, as a build makes them
+        source, names = lexicon_module.LexiconSource.load(), list(texts)
+        lexicon = {}
+        for start in range(0, len(names), 256):
+            lexicon.update(lexicon_module.ranked_files({name: [texts[name]] for name in names[start : start + 256]}, source))
+    else:
+        lexicon = lexicon_module.build(list(texts.values()))
     if hasattr(index_store, "FreshFile"):
         fresh = {
             source: index_store.FreshFile(chunks, np.asarray(vectors, np.float32), glosses, mine_aliases(texts[source]), glossed_lexicon([c.text for c in chunks], glosses))

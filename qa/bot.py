@@ -350,9 +350,10 @@ class Bot:
             # The bundled engine maps its weights in an instant, and one that cannot run on this CPU must say
             # so before any work starts; a sentence-transformers model loads while the dictionaries work.
             bundled = load_encoder(settings.model) if is_bundled_e5(settings.model) else None
-            preparing = prepare_in_background(
-                {d.source: d.text for d in documents}, [d.source for d in changes.to_embed]
-            )
+            # Only the added and changed files are read for glosses and lexicons; every
+            # file when the previous generation predates per-file lexicons.
+            renewed = documents if previous is not None and not previous.has_file_lexicons else changes.to_embed
+            preparing = prepare_in_background({d.source: d.text for d in renewed}, [d.source for d in changes.to_embed])
             # Once the machine has the model's ONNX export, a build needs no torch either:
             # one changed file costs seconds, not the import of sentence-transformers.
             encoder: Encoder | None = None
@@ -414,7 +415,7 @@ class Bot:
                 documents,
                 [*changes.changed_sources, *changes.removed],
                 fresh,
-                prepared.lexicon,
+                prepared.lexicons,
                 {**_recipe(settings), "dimension": dimension},
                 settings.ann,
             )

@@ -17,7 +17,7 @@ def test_glosses_and_lexicon_come_back():
     prepared = prepare_in_background({"ko.txt": KOREAN, "en.txt": "Nothing to gloss."}, ["ko.txt", "en.txt"])()
     assert list(prepared.glosses) == ["ko.txt"]
     assert any(english.startswith("letter of intent") for _, _, english in prepared.glosses["ko.txt"])
-    assert "의향서" in str(prepared.lexicon)
+    assert "의향서" in str(prepared.lexicons["ko.txt"])
 
 
 def test_an_abandoned_request_blocks_nothing_and_leaks_into_nothing():

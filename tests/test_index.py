@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -207,6 +209,31 @@ def _postings_by_chunk(stored: index_store.StoredIndex) -> dict[str, set[tuple[s
     return table
 
 
+def _pairs(lexicon: dict[str, dict[str, int]]) -> set[tuple[str, str]]:
+    return {(key, word) for key, words in lexicon.items() for word in words}
+
+
+def _lexicon_table(stored: index_store.StoredIndex) -> dict[tuple[str, str], tuple[int, int]]:
+    """Every (key, word) of the collection's lexicon, with its rank and how many files hold it."""
+    return {(key, word): (rank, files) for key, word, rank, files in stored._query("SELECT key, word, rank, files FROM lexicon")}
+
+
+def _by_key(stored: index_store.StoredIndex) -> dict[str, dict[str, int]]:
+    table: dict[str, dict[str, int]] = {}
+    for (key, word), (rank, _) in _lexicon_table(stored).items():
+        table.setdefault(key, {})[word] = rank
+    return table
+
+
+def _reseal(index_dir: Path, generation: Path) -> None:
+    """Record a hand-changed generation's new checksums, as the build that wrote it would have."""
+    from qa.checksums import folder_sums
+
+    manifest = index_store.read_manifest(index_dir)
+    manifest = manifest.model_copy(update={"checksums": folder_sums(generation, skip=(index_store.MANIFEST,))})
+    (generation / index_store.MANIFEST).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+
+
 class TestLazyStore:
     def test_run_incremental_build_equals_a_fresh_one(self, settings, tmp_path):
         """Changed, added and removed files leave postings, aliases, chunks and vectors as a rebuild makes them."""
@@ -227,6 +254,53 @@ class TestLazyStore:
         assert set(updated.aliases.get("nist")) == set(rebuilt.aliases.get("nist")) and "국립표준기술연구소" in updated.aliases.get("nist")
         order = lambda stored: np.argsort([f"{c.source}\0{c.char_start:09d}" for c in stored.chunks])  # noqa: E731
         assert np.allclose(updated.vectors[order(updated)], rebuilt.vectors[order(rebuilt)], atol=1e-5)
+        # The query lexicon too, though the build read the changed and added files alone.
+        assert _lexicon_table(updated) == _lexicon_table(rebuilt)
+        assert {s: updated.file_lexicon(s) for s in updated.manifest.files} == {s: rebuilt.file_lexicon(s) for s in rebuilt.manifest.files}
+        assert updated.lexicon.get("korea") == rebuilt.lexicon.get("korea") and "Südkorea" in updated.lexicon.get("korea")
+        # And the answers.
+        questions = [case.question for case in load_golden(Path(__file__).parent / "golden" / "seeds.jsonl")]
+        answers = [[(p.source, p.line_start, p.line_end) for p in Bot.load(s).search(q, 5)] for s in (settings, rebuilt_settings) for q in questions]
+        assert answers[: len(questions)] == answers[len(questions) :]
+
+    def test_run_a_removed_files_lexicon_leaves_with_it(self, settings):
+        """Words only the removed file used leave the lexicon; words other files still use stay, counted once less."""
+        Bot.index(settings)
+        chinese = settings.corpus_dir / "001_fde5e7576b522852.txt"
+        stored = index_store.read(settings.index_dir)
+        before = _lexicon_table(stored)
+        only_there = {pair for pair in _pairs(stored.file_lexicon(chinese.name)) if before[pair][1] == 1}
+        assert only_there, "the Chinese seed adds words of its own to the lexicon"
+        chinese.unlink()
+        Bot.index(settings)
+        after_index = index_store.read(settings.index_dir)
+        after = _lexicon_table(after_index)
+        assert not only_there & set(after) and after_index.file_lexicon(chinese.name) == {}
+        remaining = [path.read_text(encoding="utf-8") for path in settings.corpus_dir.iterdir()]
+        assert all(any(word in text or word.casefold() in text.casefold() for text in remaining) for _, word in after)
+        assert after == {pair: (rank, sum(pair in _pairs(after_index.file_lexicon(s)) for s in after_index.manifest.files)) for pair, (rank, _) in after.items()}
+
+    def test_run_an_index_from_before_file_lexicons_answers_then_gains_them(self, settings):
+        """A generation that holds only the merged lexicon still answers; the next build gives it per-file lexicons."""
+        Bot.index(settings)
+        generation = index_store.read(settings.index_dir).generation
+        korea = index_store.read(settings.index_dir).lexicon.get("korea")
+        merged = {key: [word for word, _ in sorted(words.items(), key=lambda item: (item[1], item[0]))] for key, words in _by_key(index_store.read(settings.index_dir)).items()}
+        database = sqlite3.connect(generation / index_store.STORE)
+        with database:
+            database.execute("DROP TABLE file_lexicons")
+            database.execute("DROP TABLE lexicon")
+            database.execute("CREATE TABLE dictionary(key TEXT PRIMARY KEY, words TEXT NOT NULL) WITHOUT ROWID")
+            database.executemany("INSERT INTO dictionary VALUES (?,?)", ((k, json.dumps(w[:8], ensure_ascii=False)) for k, w in merged.items()))
+        database.close()
+        _reseal(settings.index_dir, generation)
+        old = index_store.read(settings.index_dir)
+        assert not old.has_file_lexicons and old.lexicon.get("korea") == korea and korea
+        (settings.corpus_dir / "new.txt").write_text("Nothing new.\n", encoding="utf-8")
+        Bot.index(settings)
+        new = index_store.read(settings.index_dir)
+        assert new.has_file_lexicons and {s for (s,) in new._query("SELECT source FROM file_lexicons")} == set(new.manifest.files)
+        assert new.file_lexicon("002_7257b5aa37c3b2f3.txt") and new.lexicon.get("korea") == korea
 
     def test_run_removed_chunks_are_never_found(self, settings):
         Bot.index(settings)

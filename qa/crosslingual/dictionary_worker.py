@@ -1,9 +1,11 @@
 """An index build's dictionary work, done in a worker process while the embedding model loads.
 
-Glossing (Kiwi's model, jieba's and CC-CEDICT's dictionaries) and the query
-lexicon take seconds, and so does loading the embedding model: in two
-processes they overlap, and on two cores the dictionaries cost a build next
-to nothing. The worker is a fresh interpreter (``python -P -X utf8 -c``) that
+Glossing (Kiwi's model, jieba's and CC-CEDICT's dictionaries) takes seconds,
+and so does loading the embedding model: in two processes they overlap, and
+on two cores the dictionaries cost a build next to nothing. Only the files a
+build adds or changes are sent, and the glossary loads only when one of them
+needs glosses; their query lexicons are looked up in a file on disk
+(``qa.crosslingual.lexicon.LexiconSource``), which costs nothing to open. The worker is a fresh interpreter (``python -P -X utf8 -c``) that
 imports qa from where this process did, so it neither inherits the caller's
 threads, as a fork would, nor imports the current folder's or the caller's
 main script, as a plain ``-c`` or multiprocessing's spawn would. It stays for
@@ -37,7 +39,7 @@ from pathlib import Path
 import qa
 from qa.errors import QAError
 from qa.crosslingual.gloss import Glossary, GlossedWord, freedict_path, needs_glosses
-from qa.crosslingual.lexicon import cedict_path
+from qa.crosslingual.lexicon import LexiconSource, Ranked, cedict_path, ranked_files
 
 IDLE_SECONDS = 120.0
 
@@ -48,14 +50,14 @@ class DictionaryError(QAError):
 
 @dataclass(frozen=True)
 class Prepared:
-    """What the dictionaries make of a corpus: glosses of the documents asked for, and the query lexicon."""
+    """What the dictionaries make of some files: glosses of those asked for, and each one's query lexicon."""
 
     glosses: dict[str, list[GlossedWord]]  # source -> its glossed words
-    lexicon: dict[str, list[str]]  # english key -> words the corpus uses (qa.crosslingual.lexicon.build)
+    lexicons: dict[str, Ranked]  # source -> its ranked lexicon (qa.crosslingual.lexicon.ranked_files)
 
 
 def prepare_in_background(texts: Mapping[str, str], to_gloss: list[str]) -> Callable[[], Prepared]:
-    """Start glossing the sources ``to_gloss`` and building the lexicon of all ``texts``; call the result to wait."""
+    """Start glossing the sources ``to_gloss`` and making the lexicon of each of ``texts``; call the result to wait."""
     request = uuid.uuid4().hex
     wanted = [source for source in to_gloss if needs_glosses(texts[source])]
     _write_atomically(_folder() / f"{request}.request", json.dumps({"gloss": wanted, "texts": dict(texts)}, ensure_ascii=False))
@@ -69,7 +71,7 @@ def _prepared(reply: str) -> Prepared:
     if "error" in done:
         raise DictionaryError(f"the dictionary worker failed: {done['error']}")
     glosses = {source: [GlossedWord(*word) for word in words] for source, words in done["glosses"].items()}
-    return Prepared(glosses, done["lexicon"])
+    return Prepared(glosses, done["lexicons"])
 
 
 _LOCK = threading.Lock()
@@ -162,8 +164,6 @@ def _await(request: str) -> str:
 
 def serve(folder: str, idle_seconds: float) -> None:
     """The worker: one request id per line in, its reply file written and its id echoed; gone when idle."""
-    from qa.crosslingual.lexicon import build as build_lexicon
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; its exit closes our stdin
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a library's print must not reach the reply pipe
@@ -180,12 +180,25 @@ def serve(folder: str, idle_seconds: float) -> None:
             if work["gloss"] and glossary is None:
                 glossary = Glossary.load()
             glosses = {source: glossary.gloss(work["texts"][source]) for source in work["gloss"]}
-            reply = {"glosses": glosses, "lexicon": build_lexicon(list(work["texts"].values()))}
+            reply = {"glosses": glosses, "lexicons": _lexicons(work["texts"])}
         except Exception as error:  # the parent turns it into one line for the user
             reply = {"error": f"{type(error).__name__}: {error}"}
         _write_atomically(Path(folder) / f"{request}.reply", json.dumps(reply, ensure_ascii=False))
         replies.write(request + "\n")
         replies.flush()
+
+
+# Files whose lexicons are looked up together: one query each, with a bounded share of the corpus in memory.
+LEXICON_BATCH = 256
+
+
+def _lexicons(texts: dict[str, str]) -> dict[str, Ranked]:
+    if not texts:
+        return {}
+    source, sources, lexicons = LexiconSource.load(), list(texts), {}
+    for start in range(0, len(sources), LEXICON_BATCH):
+        lexicons.update(ranked_files({name: [texts[name]] for name in sources[start : start + LEXICON_BATCH]}, source))
+    return lexicons
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -7,19 +7,25 @@ characters (``hanja`` package) it reaches Korean too (半導體 → 반도체).
 
 Both directions are noisy, so a translation is kept only if it occurs in the
 corpus being indexed: the lexicon an index stores holds nothing but words its
-documents really use. Parsing the dictionary costs seconds, so the parsed
-form is cached per machine (``qa.paths.cache_dir()``: ``$QA_CACHE_DIR`` or the
-platform's cache folder, ``~/.cache/qa`` on Linux).
+documents really use. Each file's lexicon is made from that file alone and
+the collection's is their merge (``ranked``, ``merge``), so one changed file
+is all a build reads. Parsing the dictionary costs seconds, so the parsed
+form, turned around to be looked up by the words a text holds, is cached per
+machine (``qa.paths.cache_dir()``: ``$QA_CACHE_DIR`` or the platform's cache
+folder, ``~/.cache/qa`` on Linux).
 """
 
 from __future__ import annotations
 
 import gzip
 import importlib.util
+import json
 import logging
 import os
 import pickle
 import re
+import sqlite3
+import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -30,7 +36,7 @@ from qa.stages.lexical import stem
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 MAX_TRANSLATIONS = 8
 # Languages whose CLDR country and language names are looked for in a corpus.
 NAME_LANGUAGES = ("de", "fr", "es", "it", "nl", "zh", "zh_Hant", "ja", "ko", "ru")
@@ -77,7 +83,7 @@ def full_dictionary() -> list[tuple[tuple[str, ...], str, str, str | None]]:
     path = cedict_path()
     if path is None:
         return []
-    return cached(f"cedict-v{CACHE_VERSION}-{path.stat().st_size}", lambda: _parse_cedict(path))
+    return _parse_cedict(path)
 
 
 def cedict_entries(path: Path) -> Iterator[tuple[str, str, str, str]]:
@@ -168,30 +174,139 @@ def place_names() -> list[tuple[tuple[str, ...], list[str]]]:
     return names
 
 
-def build(texts: list[str]) -> dict[str, list[str]]:
-    """``{english key: [words in other languages that occur in these texts]}``."""
-    han = _substrings(texts, _HAN_RUN)
-    hangul = _substrings(texts, _HANGUL_RUN)
-    latin = {word.casefold() for text in texts for word in re.findall(r"[^\W\d_]{4,}", text)}
-    lexicon: dict[str, list[str]] = defaultdict(list)
+Ranked = dict[str, dict[str, int]]  # english key -> {word: rank}; lower ranks come first
 
-    def occurs(word: str) -> bool:
-        return word in han or word in hangul or word.casefold() in latin
 
-    def add(keys: Iterable[str], words: Iterable[str]) -> None:
-        for key in keys:
-            for word in words:
-                if occurs(word) and word not in lexicon[key] and len(lexicon[key]) < MAX_TRANSLATIONS:
-                    lexicon[key].append(word)
+class LexiconSource:
+    """Every word the lexicon can hold, in a SQLite file looked up by the words a text holds.
 
-    for keys, names in place_names():
-        add(keys, names)
-    for key, words in sound_entries(texts).items():
-        lexicon[key] = words[:MAX_TRANSLATIONS]
-    if han or hangul:
-        for keys, simplified, traditional, reading in full_dictionary():
-            add(keys, [w for w in (simplified, traditional, reading) if w])
-    return dict(lexicon)
+    CLDR's names come first, then CC-CEDICT's words; a word's rank is its
+    entry's position (times ``RANK_SLOTS``, plus its place in the entry), so
+    the order a key's words come in depends on the dictionary alone, never on
+    which files hold them: a collection's lexicon is the merge of its files'
+    lexicons, and one changed file is read alone (``merge``). The file is
+    made once per machine in the cache folder; opening it reads nothing, and
+    a file's words are found with one indexed query, where the parsed
+    dictionaries took seconds to load and hundreds of megabytes to hold.
+    """
+
+    def __init__(self, path: Path):
+        self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+
+    @classmethod
+    def load(cls) -> "LexiconSource":
+        path = cedict_path()
+        try:
+            from babel import __version__ as babel_version
+        except ImportError:
+            babel_version = "none"
+        store = cache_dir() / f"lexicon-v{CACHE_VERSION}-cedict{path.stat().st_size if path else 0}-babel{babel_version}.sqlite"
+        if not store.is_file():
+            try:
+                _write_source(store)
+            except OSError as err:  # a read-only cache: this process makes its own copy
+                log.warning("cannot write %s: %s", store, err)
+                store = Path(tempfile.mkdtemp(prefix="qa-lexicon-")) / store.name
+                _write_source(store)
+        return cls(store)
+
+    def entries(self, words: Iterable[str]) -> dict[str, list[tuple[int, tuple[str, ...]]]]:
+        """``{word: [(rank, english keys) of each entry holding it]}`` for those of ``words`` the dictionaries have."""
+        found: dict[str, list[tuple[int, tuple[str, ...]]]] = defaultdict(list)
+        query = "SELECT word, rank, keys FROM entries WHERE word IN (SELECT value FROM json_each(?)) ORDER BY rank"
+        for word, rank, keys in self._db.execute(query, (json.dumps(sorted(words), ensure_ascii=False),)):
+            found[word].append((rank, tuple(keys.split("|"))))
+        return found
+
+    def unfold(self, folded: Iterable[str]) -> dict[str, list[str]]:
+        """``{casefolded word: [the dictionaries' words that fold to it]}``."""
+        found: dict[str, list[str]] = defaultdict(list)
+        query = "SELECT folded, word FROM folded WHERE folded IN (SELECT value FROM json_each(?))"
+        for fold, word in self._db.execute(query, (json.dumps(sorted(folded), ensure_ascii=False),)):
+            found[fold].append(word)
+        return found
+
+
+RANK_SLOTS = 16
+
+
+def _write_source(store: Path) -> None:
+    """Parse CLDR and CC-CEDICT into ``store``, written aside and renamed into place."""
+    entries = [(keys, names) for keys, names in place_names()]
+    entries += [(keys, [w for w in (simplified, traditional, reading) if w]) for keys, simplified, traditional, reading in full_dictionary()]
+    store.parent.mkdir(parents=True, exist_ok=True)
+    temporary = store.with_name(f"{store.name}.tmp{os.getpid()}")
+    temporary.unlink(missing_ok=True)
+    database = sqlite3.connect(temporary)
+    try:
+        with database:
+            database.execute("CREATE TABLE entries(word TEXT NOT NULL, rank INTEGER NOT NULL, keys TEXT NOT NULL)")
+            database.execute("CREATE TABLE folded(folded TEXT NOT NULL, word TEXT NOT NULL)")
+            rows = [
+                (word, number * RANK_SLOTS + min(place, RANK_SLOTS - 1), "|".join(keys))
+                for number, (keys, words) in enumerate(entries)
+                for place, word in enumerate(dict.fromkeys(words))
+            ]
+            database.executemany("INSERT INTO entries VALUES (?,?,?)", rows)
+            database.executemany("INSERT INTO folded VALUES (?,?)", sorted({(word.casefold(), word) for word, _, _ in rows}))
+            database.execute("CREATE INDEX entries_word ON entries(word)")
+            database.execute("CREATE INDEX folded_folded ON folded(folded)")
+    finally:
+        database.close()
+    os.replace(temporary, store)
+
+
+def ranked(texts: Iterable[str], source: LexiconSource) -> Ranked:
+    """One file's lexicon before merging: ``{english key: {word: rank}}``, each key's best ``MAX_TRANSLATIONS``."""
+    return ranked_files({"": list(texts)}, source)[""]
+
+
+def ranked_files(files: dict[str, list[str]], source: LexiconSource) -> dict[str, Ranked]:
+    """``ranked`` for each file's texts, with one lookup for them all.
+
+    A word counts as used when the texts hold it (Chinese and Hangul words
+    as substrings, other words whole and casefolded). Korean sound entries
+    rank by length, shortest first: the stem before its forms with particles.
+    """
+    present = {name: _substrings(texts, _HAN_RUN) | _substrings(texts, _HANGUL_RUN) for name, texts in files.items()}
+    latin = {name: {word.casefold() for text in texts for word in re.findall(r"[^\W\d_]{4,}", text)} for name, texts in files.items()}
+    unfolded = source.unfold(set().union(*latin.values()))
+    found = {name: {*present[name], *(word for fold in latin[name] for word in unfolded.get(fold, ()))} for name in files}
+    entries = source.entries(set().union(*found.values()))
+    lexicons = {}
+    for name, texts in files.items():
+        lexicon: dict[str, dict[str, int]] = defaultdict(dict)
+        for word in found[name]:
+            for rank, keys in entries.get(word, ()):
+                for key in keys:
+                    lexicon[key].setdefault(word, rank)  # entries come best rank first
+        for key, words in sound_entries(texts).items():
+            lexicon[key] = {word: len(word) for word in words}
+        lexicons[name] = {key: _best(words) for key, words in lexicon.items()}
+    return lexicons
+
+
+def _best(words: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(words.items(), key=lambda item: (item[1], item[0]))[:MAX_TRANSLATIONS])
+
+
+def merge(lexicons: Iterable[Ranked]) -> dict[str, list[str]]:
+    """One lexicon from several files' ranked ones: each key's ``MAX_TRANSLATIONS`` best-ranked words.
+
+    The same whatever the order or grouping of the files, so an incremental
+    build's lexicon is a clean build's.
+    """
+    merged: dict[str, dict[str, int]] = defaultdict(dict)
+    for lexicon in lexicons:
+        for key, words in lexicon.items():
+            for word, rank in words.items():
+                merged[key][word] = min(rank, merged[key].get(word, rank))
+    return {key: list(_best(words)) for key, words in merged.items()}
+
+
+def build(texts: list[str], source: LexiconSource | None = None) -> dict[str, list[str]]:
+    """``{english key: [words in other languages that occur in these texts]}``: tests and tools; builds use ``ranked_files``."""
+    return merge([ranked(texts, source or LexiconSource.load())])
 
 
 def merge_lexicons(*lexicons: dict[str, list[str]]) -> dict[str, list[str]]:

@@ -40,6 +40,7 @@ import shutil
 import sqlite3
 import threading
 import uuid
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ from pydantic import BaseModel, ValidationError
 
 from qa.checksums import FileSum, first_problem, folder_sums
 from qa.crosslingual.gloss import GlossedWord
-from qa.crosslingual.lexicon import merge_lexicons
+from qa.crosslingual.lexicon import MAX_TRANSLATIONS, Ranked, merge_lexicons
 from qa.errors import BadIndexError, DamagedIndexError
 from qa.models import Chunk, Document
 from qa.stages.lexical import index_terms
@@ -95,8 +96,16 @@ CREATE INDEX aliases_source ON aliases(source);
 CREATE TABLE glossed(source TEXT NOT NULL, key TEXT NOT NULL, word TEXT NOT NULL);
 CREATE INDEX glossed_key ON glossed(key);
 CREATE INDEX glossed_source ON glossed(source);
-CREATE TABLE dictionary(key TEXT PRIMARY KEY, words TEXT NOT NULL) WITHOUT ROWID;
 """
+# Each file's ranked lexicon, and every (key, word) they hold with how many files hold it.
+_LEXICON_SCHEMA = """
+CREATE TABLE file_lexicons(source TEXT PRIMARY KEY, entries BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE lexicon(key TEXT NOT NULL, word TEXT NOT NULL, rank INTEGER NOT NULL, files INTEGER NOT NULL,
+                     PRIMARY KEY(key, word)) WITHOUT ROWID;
+"""
+# Before per-file lexicons a generation held the merged lexicon alone, ``dictionary(key, words)``:
+# it still answers questions, and the next build replaces it (``_update_lexicon``).
+_LEGACY_LEXICON = "dictionary"
 
 
 class Manifest(BaseModel):
@@ -175,6 +184,8 @@ class StoredIndex:
             raise DamagedIndexError(f"index in {index_dir} is damaged ({_reason(err)}); {_repair_hint(index_dir)}") from None
         self.live = self.lengths >= 0
         self._lock = threading.Lock()
+        tables = {name for (name,) in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        self.has_file_lexicons = "file_lexicons" in tables
         self.aliases = _Lookup(self._aliases)
         self.lexicon = _Lookup(self._lexicon)
 
@@ -235,9 +246,20 @@ class StoredIndex:
         return list(dict.fromkeys(name for (name,) in self._query("SELECT name FROM aliases WHERE key = ? ORDER BY rowid", (key,))))
 
     def _lexicon(self, key: str) -> list[str]:
-        dictionary = self._query("SELECT words FROM dictionary WHERE key = ?", (key,))
+        if self.has_file_lexicons:
+            words = [word for (word,) in self._query("SELECT word FROM lexicon WHERE key = ? ORDER BY rank, word LIMIT ?", (key, MAX_TRANSLATIONS))]
+        else:
+            found = self._query(f"SELECT words FROM {_LEGACY_LEXICON} WHERE key = ?", (key,))
+            words = json.loads(found[0][0]) if found else []
         glossed = [word for (word,) in self._query("SELECT word FROM glossed WHERE key = ? ORDER BY rowid", (key,))]
-        return merge_lexicons({key: json.loads(dictionary[0][0]) if dictionary else []}, {key: glossed})[key]
+        return merge_lexicons({key: words}, {key: glossed})[key]
+
+    def file_lexicon(self, source: str) -> Ranked:
+        """The ranked lexicon the build made of one file (``qa.crosslingual.lexicon.ranked``); empty before per-file lexicons."""
+        if not self.has_file_lexicons:
+            return {}
+        found = self._query("SELECT entries FROM file_lexicons WHERE source = ?", (source,))
+        return _unpack(found[0][0]) if found else {}
 
     def close(self) -> None:
         self._db.close()
@@ -478,15 +500,17 @@ def write(
     documents: list[Document],
     drop: Iterable[str],
     fresh: dict[str, FreshFile],
-    dictionary: dict[str, list[str]],
+    lexicons: dict[str, Ranked],
     manifest_fields: dict,
     ann: str = "auto",
 ) -> Manifest:
     """Write the next generation beside the live one, then switch to it atomically.
 
     It is the previous generation less the chunks of the sources in ``drop``
-    (removed or changed files), plus the ``fresh`` files' parts under new ids;
-    ``dictionary`` (the corpus-wide query lexicon) replaces the previous one.
+    (removed or changed files), plus the ``fresh`` files' parts under new ids.
+    ``lexicons`` holds the ranked lexicons of the files whose lexicon is new:
+    the fresh ones, or every file when the previous generation predates
+    per-file lexicons; the dropped files' lexicons leave with them.
     When holes outnumber the live chunks, the generation is written compacted.
     """
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -494,7 +518,7 @@ def write(
     staging = index_dir / f".building-{name}"
     staging.mkdir()
     try:
-        manifest = _build(staging, previous, documents, list(drop), fresh, dictionary, manifest_fields, ann)
+        manifest = _build(staging, previous, documents, list(drop), fresh, lexicons, manifest_fields, ann)
         for part in staging.iterdir():  # on disk before the switch: a crash never publishes a half-flushed part
             _fsync_file(part)
         manifest = manifest.model_copy(update={"checksums": folder_sums(staging, skip=(MANIFEST,))})
@@ -525,14 +549,14 @@ def _build(
     documents: list[Document],
     drop: list[str],
     fresh: dict[str, FreshFile],
-    dictionary: dict[str, list[str]],
+    lexicons: dict[str, Ranked],
     manifest_fields: dict,
     ann: str,
 ) -> Manifest:
     dimension = manifest_fields["dimension"]
     dead = previous.ids_of(drop) if previous is not None else []
     if previous is not None and _needs_compacting(previous, len(dead), sum(len(f.chunks) for f in fresh.values())):
-        return _compacted(staging, previous, documents, drop, fresh, dictionary, manifest_fields, ann)
+        return _compacted(staging, previous, documents, drop, fresh, lexicons, manifest_fields, ann)
     if previous is not None:
         shutil.copyfile(previous.generation / STORE, staging / STORE)
         shutil.copyfile(previous.generation / VECTORS, staging / VECTORS)
@@ -546,7 +570,7 @@ def _build(
     database = sqlite3.connect(staging / STORE)
     try:
         if previous is None:
-            database.executescript(_SCHEMA)
+            database.executescript(_SCHEMA + _LEXICON_SCHEMA)
         first = len(lengths)
         new_ids, new_lengths, new_terms = [], [], []
         with database:
@@ -575,10 +599,7 @@ def _build(
             database.executemany(f"INSERT INTO chunks({_CHUNK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", chunk_rows)
             database.executemany("INSERT INTO aliases VALUES (?,?,?)", alias_rows)
             database.executemany("INSERT INTO glossed VALUES (?,?,?)", glossed_rows)
-            database.execute("DELETE FROM dictionary")
-            database.executemany(
-                "INSERT INTO dictionary VALUES (?,?)", ((key, json.dumps(words, ensure_ascii=False)) for key, words in dictionary.items())
-            )
+            _update_lexicon(database, previous, drop, lexicons)
             _update_postings(database, [index_terms(chunk.text) for chunk, _ in dead_chunks], dead, new_terms, new_ids, fresh_index=previous is None)
     finally:
         database.close()
@@ -613,7 +634,7 @@ def _needs_compacting(previous: StoredIndex, dying: int, adding: int) -> bool:
     return holes > max(live, 1000)
 
 
-def _compacted(staging, previous, documents, drop, fresh, dictionary, manifest_fields, ann) -> Manifest:
+def _compacted(staging, previous, documents, drop, fresh, lexicons, manifest_fields, ann) -> Manifest:
     """A from-scratch write of the kept chunks and the fresh ones: ids dense again, the holes gone."""
     kept_sources = sorted({chunk.source for chunk in previous.chunks} - set(drop))
     kept: dict[str, FreshFile] = {}
@@ -626,7 +647,51 @@ def _compacted(staging, previous, documents, drop, fresh, dictionary, manifest_f
             for key, value in previous._query(f"SELECT key, {'name' if table == 'aliases' else 'word'} FROM {table} WHERE source = ? ORDER BY rowid", (source,)):
                 into[key].append(value)
         kept[source] = FreshFile([c for c, _ in parts], np.asarray(previous.rows[ids]), [g for _, g in parts], dict(aliases), dict(glossed))
-    return _build(staging, None, documents, [], {**kept, **fresh}, dictionary, manifest_fields, ann)
+    kept_lexicons = {source: previous.file_lexicon(source) for source in kept_sources}
+    return _build(staging, None, documents, [], {**kept, **fresh}, {**kept_lexicons, **lexicons}, manifest_fields, ann)
+
+
+def _update_lexicon(database: sqlite3.Connection, previous: StoredIndex | None, drop: list[str], lexicons: dict[str, Ranked]) -> None:
+    """Take the dropped and renewed files' lexicons out, put the new ones in, and keep each pair's count of files.
+
+    ``lexicon`` holds every (key, word) some file's lexicon has, with its rank
+    and how many files have it; a question reads a key's best-ranked words.
+    A file's own lexicon is kept (compressed) so that it can leave again
+    without reading any other file.
+    """
+    if previous is not None and not previous.has_file_lexicons:  # an older generation: its merged lexicon goes
+        database.execute(f"DROP TABLE IF EXISTS {_LEGACY_LEXICON}")
+        for statement in filter(str.strip, _LEXICON_SCHEMA.split(";")):
+            database.execute(statement)
+    counts: Counter[tuple[str, str]] = Counter()
+    ranks: dict[tuple[str, str], int] = {}
+    leaving = sorted(set(drop) | set(lexicons)) if previous is not None and previous.has_file_lexicons else []
+    for start in range(0, len(leaving), 500):
+        part = leaving[start : start + 500]
+        marks = ",".join("?" * len(part))
+        for (entries,) in database.execute(f"SELECT entries FROM file_lexicons WHERE source IN ({marks})", part):
+            for key, words in _unpack(entries).items():
+                counts.update({(key, word): -1 for word in words})
+        database.execute(f"DELETE FROM file_lexicons WHERE source IN ({marks})", part)
+    for source, lexicon in lexicons.items():
+        database.execute("INSERT INTO file_lexicons VALUES (?,?)", (source, _pack(lexicon)))
+        for key, words in lexicon.items():
+            for word, rank in words.items():
+                counts[(key, word)] += 1
+                ranks[(key, word)] = rank
+    database.executemany(
+        "INSERT INTO lexicon VALUES (?,?,?,?) ON CONFLICT(key, word) DO UPDATE SET files = files + excluded.files",
+        ((key, word, ranks.get((key, word), 0), change) for (key, word), change in counts.items() if change),
+    )
+    database.execute("DELETE FROM lexicon WHERE files <= 0")
+
+
+def _pack(lexicon: Ranked) -> bytes:
+    return zlib.compress(json.dumps(lexicon, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def _unpack(entries: bytes) -> Ranked:
+    return json.loads(zlib.decompress(entries))
 
 
 def _update_postings(
