@@ -29,6 +29,7 @@ from qa.stages.embed import Embedder, Encoder, is_bundled_e5, load_encoder
 from qa.errors import BadIndexError, CorpusError, DamagedIndexError, LLMError, QuestionError, SourceError
 from qa.excerpt import quote_marks
 from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
+from qa.crosslingual import dictionary_worker
 from qa.crosslingual.dictionary_worker import prepare_in_background
 from qa.crosslingual.gloss import english_view, glossed_lexicon, glosser, words_within
 from qa.crosslingual.language import detect
@@ -323,6 +324,7 @@ class Bot:
 
         with index_store.build_lock(index_dir, waiting):
             started = time.perf_counter()
+            dictionary_worker.start()
             manifest = None
             if index_store.exists(index_dir) and not rebuild:
                 try:

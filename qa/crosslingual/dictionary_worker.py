@@ -101,6 +101,14 @@ def remove_folder() -> None:
         shutil.rmtree(_FOLDER, ignore_errors=True)
 
 
+def start() -> None:
+    """Start the worker now, if none runs, so that its interpreter starts while the build reads the corpus."""
+    global _WORKER, _WORKER_DICTIONARIES
+    with _LOCK:
+        if _WORKER is None or _WORKER.poll() is not None:
+            _WORKER, _WORKER_DICTIONARIES = _start(), (cedict_path(), freedict_path())
+
+
 def _send(request: str) -> None:
     with _LOCK:
         _send_locked(request)

@@ -9,9 +9,10 @@ bot abstains rather than quote something beside the point.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Set as AbstractSet
 from dataclasses import dataclass, replace
 
 from qa.stages.chunk import has_sentence_end, letter_weight, split_sentences
@@ -68,12 +69,20 @@ def sentences_of(passage: Passage) -> list[Candidate]:
     return found
 
 
-def present_terms(text: str, glosses: Sequence[GlossedWord] = ()) -> set[str]:
+def present_terms(text: str, glosses: Sequence[GlossedWord] = ()) -> frozenset[str]:
     """The terms a text is matched on: as its passage was indexed (cognate keys included), and its English glosses."""
-    return set(index_terms(text)).union(*(analyze(english) for *_, english in glosses))
+    return _present_terms(text, tuple(glosses))
 
 
-def term_coverage(query_terms: dict[str, float], text: str, glosses: Sequence[GlossedWord] = (), present: set[str] | None = None) -> float:
+# Analysing a passage's sentences and glosses was a third of a warm question's time
+# (benchmarks/scale.py, profiled): the same passages come back for many questions,
+# and their terms depend on the text alone.
+@functools.lru_cache(maxsize=8192)
+def _present_terms(text: str, glosses: tuple[GlossedWord, ...]) -> frozenset[str]:
+    return frozenset(index_terms(text)).union(*(analyze(english) for *_, english in glosses))
+
+
+def term_coverage(query_terms: dict[str, float], text: str, glosses: Sequence[GlossedWord] = (), present: AbstractSet[str] | None = None) -> float:
     """Weighted share of the question's own terms that occur in the text or its English glosses.
 
     Bridged terms count towards the share but not towards the whole, like
@@ -88,7 +97,7 @@ def term_coverage(query_terms: dict[str, float], text: str, glosses: Sequence[Gl
     return sum(weight for term, weight in query_terms.items() if term in present) / whole
 
 
-def entity_coverage(question: Question, present: set[str]) -> float:
+def entity_coverage(question: Question, present: AbstractSet[str]) -> float:
     """Share of the names, codes and numbers the question mentions that the text holds (1 when it mentions none).
 
     A near miss ("What did NIST sign with Germany?") names something the
