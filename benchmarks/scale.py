@@ -8,8 +8,8 @@ The collection is the three seed articles plus files made of XQuAD paragraphs
 a fixed seed, as many files as the size needs. For each size it measures:
 
 - a build from scratch (``qa index``, new process). Up to ``--real-up-to``
-  chunks the model embeds every chunk for real, and a bare
-  sentence-transformers process encodes the same texts for comparison. Above
+  chunks the model embeds every chunk for real, and a bare process that
+  loads the same model encodes the same texts for comparison. Above
   it the vectors are a stand-in: the seeds' chunks get their real vectors
   (read from a real index of the seeds) and every other chunk a random unit
   vector seeded by its text, so that everything but the embedding is the real
@@ -274,14 +274,16 @@ def synthesize(corpus: Path, index: Path, size: int, seeds_index: Path) -> dict:
 
 
 def bare_encode(texts_file: Path) -> dict:
-    """Run in a new process: load sentence-transformers and encode the texts, nothing else."""
+    """Run in a new process: load the index's model (the default one) and encode the texts, nothing else."""
     started = time.perf_counter()
-    from qa.stages.embed import Embedder
+    from qa.settings import Settings
+    from qa.stages.embed import load_encoder
 
     texts = json.loads(texts_file.read_text(encoding="utf-8"))
-    embedder = Embedder.load("sentence-transformers/all-MiniLM-L6-v2")
+    settings = Settings.load()
+    embedder = load_encoder(settings.model)
     loaded = time.perf_counter()
-    embedder.encode_documents(texts, 32)
+    embedder.encode_documents(texts, settings.batch_size)
     done = time.perf_counter()
     return {"bare_s": done - started, "bare_encode_s": done - loaded}
 
