@@ -55,3 +55,22 @@ def test_readings_reach_the_answer(bot):
     korean = [c for c in answer.citations if "협력의향서" in c.quote]
     assert korean and all(c.reading and "letter of intent" in c.reading for c in korean)
     assert all(c.quote == c.quote.strip() for c in korean)  # the quote itself stays exact
+
+
+def test_a_quote_without_stored_glosses_loads_the_dictionaries_once(monkeypatch):
+    """An index built without glosses is glossed at answer time; the dictionaries must not be unpickled per quote."""
+    from qa.crosslingual import gloss, reading as reading_module
+
+    loads = []
+    original = gloss.Glossary.load.__func__
+
+    def counted(cls):
+        loads.append(1)
+        return original(cls)
+
+    monkeypatch.setattr(gloss.Glossary, "load", classmethod(counted))
+    reading_module._glossary.cache_clear()
+    first = reading_module.reading("美国国家标准与技术研究院签署了合作意向书。", [], "en")
+    second = reading_module.reading("韩国产业技术振兴院与美国合作。", [], "en")
+    assert first and second and len(loads) == 1
+    reading_module._glossary.cache_clear()
