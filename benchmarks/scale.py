@@ -379,7 +379,10 @@ def main() -> None:
     seeds_index = args.work / "index-seeds"
     shutil.rmtree(seeds_index, ignore_errors=True)
     timed([*QA, "index", str(SEEDS), "--index-dir", str(seeds_index)])
-    rows = [{"size": "seeds", "chunks": 52, **cold_ask(SEEDS, seeds_index, args.runs), **helper("--warm", str(SEEDS), str(seeds_index))}]
+    from qa.stages import index as index_store
+
+    seeds_chunks = index_store.read_manifest(seeds_index).chunk_count
+    rows = [{"size": "seeds", "chunks": seeds_chunks, **cold_ask(SEEDS, seeds_index, args.runs), **helper("--warm", str(SEEDS), str(seeds_index))}]
     print(json.dumps(rows[-1]), flush=True)
     # Chunks per generated file, from a small sample: about 6 XQuAD paragraphs make this many.
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -390,9 +393,7 @@ def main() -> None:
         sample_index = args.work / "index-sample"
         shutil.rmtree(sample_index, ignore_errors=True)
         helper("--standin", str(sample), str(sample_index), str(seeds_index))
-        from qa.stages import index as index_store
-
-        per_file = (index_store.read_manifest(sample_index).chunk_count - 52) / 40
+        per_file = (index_store.read_manifest(sample_index).chunk_count - seeds_chunks) / 40
     for size in sizes:
         rows.append(measure(size, args.work, size <= args.real_up_to, args.runs, seeds_index, per_file, size >= args.synthetic_from))
         print(json.dumps(rows[-1]), flush=True)

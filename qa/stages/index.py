@@ -5,7 +5,7 @@ the live one::
 
     index/CURRENT            -> "gen-20261122T101500-3f2a"
     index/gen-.../manifest.json   recipe, file hashes, counts
-                  store.sqlite    chunks (text, lines, glosses), BM25 postings, aliases, lexicon
+                  store.sqlite    chunks (text, lines, glosses), BM25 postings, aliases, each file's lexicon and their merge
                   vectors.f32     one float32 row per chunk id, memory-mapped
                   lengths.npy     terms per chunk id (-1: the id's chunk was removed)
                   dense.faiss     IVF-PQ codes or an HNSW graph; absent for exact search
