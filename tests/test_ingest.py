@@ -268,3 +268,32 @@ def test_the_seed_corpus_reads_exactly_as_its_files(tmp_path):
     for document in read_documents(CORPUS):
         assert document.text == (CORPUS / document.source).read_bytes().decode("utf-8") and document.pages == ()
 
+
+
+def test_a_stored_plain_text_is_decoded_again_not_read_back(tmp_path, monkeypatch):
+    """A .txt file the store holds is decoded from its bytes (cheaper); the text is the same, the store untouched."""
+    from qa.stages.ingest import ExtractStore
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Ünïcode text, 한국어와 中文.\n", encoding="utf-8")
+    (corpus / "b.txt").write_bytes("Latin-1 bytes: café à la carte, déjà vu, naïve façade.\n".encode("latin-1"))
+    store = ExtractStore(tmp_path / "index")
+    first = read_corpus(corpus, store=store)
+    assert first.extracted == 2 and len(list(store.folder.iterdir())) == 2
+    read_back = []
+    original = ExtractStore.load
+    monkeypatch.setattr(ExtractStore, "load", lambda self, sha256: read_back.append(sha256) or original(self, sha256))
+    again = read_corpus(corpus, store=store)
+    assert again.extracted == 0 and [d.text for d in again.documents] == [d.text for d in first.documents]
+    by_source = {d.source: d.sha256 for d in again.documents}
+    assert read_back == [by_source["b.txt"]]  # only the file that is not UTF-8 comes from the store
+
+
+@given(st.binary(max_size=200))
+def test_utf8_text_agrees_with_decode(raw):
+    from qa.stages.ingest import text
+
+    fast = text.utf8_text(raw)
+    if fast is not None:
+        assert fast == text.decode(raw)

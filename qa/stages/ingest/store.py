@@ -29,6 +29,9 @@ class ExtractStore:
     def _path(self, sha256: str) -> Path:
         return self.folder / f"{sha256}.json"
 
+    def has(self, sha256: str) -> bool:
+        return self._path(sha256).is_file()
+
     def load(self, sha256: str) -> Extraction | None:
         try:
             stored = json.loads(self._path(sha256).read_text(encoding="utf-8"))

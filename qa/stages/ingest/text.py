@@ -53,6 +53,16 @@ def decode(raw: bytes) -> str:
     return str(best)
 
 
+def utf8_text(raw: bytes) -> str | None:
+    """What ``decode`` reads from these bytes when it reads them as plain UTF-8; None when it would do otherwise."""
+    if b"\x00" in raw[:8192] or any(raw.startswith(bom) for bom, encoding in _BOMS if encoding != "utf-8"):
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def row_text(number: int, header: Sequence[str], cells: Sequence[str]) -> str:
     """``Row 3: town: Orvik, population: 48210``: a row that still says what each value is.
 
