@@ -303,11 +303,14 @@ def model_texts(index: Path) -> list[str]:
     return [english_view(g, c.text) for c, g in zip(stored.chunks, stored.glosses)]
 
 
-def measure(size: int, work: Path, real: bool, runs: int, seeds_index: Path, per_file_chunks: float, synthetic: bool) -> dict:
+def measure(size: int, work: Path, real: bool, runs: int, seeds_index: Path, per_file_chunks: float, synthetic: bool, reuse: bool = False) -> dict:
     corpus, index = work / f"corpus-{size}", work / f"index-{size}"
     row: dict = {"size": size}
     if synthetic:
-        row.update(helper("--synth", str(corpus), str(index), str(size), str(seeds_index)))
+        if reuse and index.is_dir():
+            row["build_s"] = None  # written by an earlier run
+        else:
+            row.update(helper("--synth", str(corpus), str(index), str(size), str(seeds_index)))
         row["vectors"] = "stand-in, written straight into the index"
         return finish(row, corpus, index, runs)
     files = max(1, round((size - 52) / per_file_chunks))
@@ -330,7 +333,7 @@ def finish(row: dict, corpus: Path, index: Path, runs: int) -> dict:
     from qa.stages import index as index_store
 
     row["chunks"] = index_store.read_manifest(index).chunk_count
-    row["chunks_per_s"] = row["chunks"] / row["build_s"]
+    row["chunks_per_s"] = row["chunks"] / row["build_s"] if row["build_s"] else None
     row.update(cold_ask(corpus, index, runs))
     row.update(helper("--warm", str(corpus), str(index)))
     row["profile"] = helper("--profile", str(corpus), str(index))
@@ -357,6 +360,7 @@ def main() -> None:
     parser.add_argument("--bare", type=Path)
     parser.add_argument("--synth", nargs=4)
     parser.add_argument("--synthetic-from", type=int, default=100_000, help="from this size, write the collection straight into the index")
+    parser.add_argument("--reuse", action="store_true", help="measure a collection written straight into the index by an earlier run")
     args = parser.parse_args()
     if args.warm:
         print(json.dumps(warm(*args.warm)))
@@ -395,7 +399,7 @@ def main() -> None:
         helper("--standin", str(sample), str(sample_index), str(seeds_index))
         per_file = (index_store.read_manifest(sample_index).chunk_count - seeds_chunks) / 40
     for size in sizes:
-        rows.append(measure(size, args.work, size <= args.real_up_to, args.runs, seeds_index, per_file, size >= args.synthetic_from))
+        rows.append(measure(size, args.work, size <= args.real_up_to, args.runs, seeds_index, per_file, size >= args.synthetic_from, args.reuse))
         print(json.dumps(rows[-1]), flush=True)
     if args.out:
         args.out.write_text(json.dumps(rows, indent=2))
