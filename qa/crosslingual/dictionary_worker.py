@@ -5,8 +5,11 @@ and so does loading the embedding model: in two processes they overlap, and
 on two cores the dictionaries cost a build next to nothing. Only the files a
 build adds or changes are sent, and the glossary loads only when one of them
 needs glosses; their query lexicons are looked up in a file on disk
-(``qa.crosslingual.lexicon.LexiconSource``), which costs nothing to open. The worker is a fresh interpreter (``python -P -X utf8 -c``) that
-imports qa from where this process did, so it neither inherits the caller's
+(``qa.crosslingual.lexicon.LexiconSource``), which costs nothing to open. A
+build starts the worker (``start``) before it reads the corpus.
+
+The worker is a fresh interpreter (``python -P -X utf8 -c``) that imports qa
+from where this process did, so it neither inherits the caller's
 threads, as a fork would, nor imports the current folder's or the caller's
 main script, as a plain ``-c`` or multiprocessing's spawn would. It stays for
 the process's later builds with its dictionaries loaded, and leaves after
