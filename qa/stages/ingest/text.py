@@ -33,6 +33,9 @@ def decode(raw: bytes) -> str:
 
     Raises ``Unreadable`` for a binary file or one no encoding reads.
     """
+    plain = utf8_text(raw)
+    if plain is not None:
+        return plain
     for bom, encoding in _BOMS:
         if raw.startswith(bom):
             try:
@@ -41,10 +44,6 @@ def decode(raw: bytes) -> str:
                 raise Unreadable("undecodable", f"starts with a {encoding} byte-order mark but does not decode") from None
     if b"\x00" in raw[:8192]:
         raise Unreadable("binary", "it looks binary (NUL bytes)")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
     from charset_normalizer import from_bytes
 
     best = from_bytes(raw).best()
@@ -54,7 +53,8 @@ def decode(raw: bytes) -> str:
 
 
 def utf8_text(raw: bytes) -> str | None:
-    """What ``decode`` reads from these bytes when it reads them as plain UTF-8; None when it would do otherwise."""
+    """The bytes as UTF-8 text (a UTF-8 byte-order mark kept as character 0); None for another byte-order mark,
+    NUL bytes or invalid UTF-8, which ``decode`` reads otherwise or refuses."""
     if b"\x00" in raw[:8192] or any(raw.startswith(bom) for bom, encoding in _BOMS if encoding != "utf-8"):
         return None
     try:
