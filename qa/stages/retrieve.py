@@ -16,6 +16,7 @@ import numpy as np
 
 from qa.crosslingual.bridge import Bridge
 from qa.crosslingual.gloss import english_view
+from qa.lru import LRU
 from qa.stages.index import StoredIndex, dense_search
 from qa.stages.lexical import BM25, analyze_query
 from qa.models import Chunk, Passage, Question
@@ -121,6 +122,12 @@ class Retriever:
         self.encode_query = encode_query
         self.mode = mode
         self._bm25: BM25 | None = None
+        # Retrieval and abstention both read the question's vector: it is encoded once.
+        self._vectors: LRU[str, np.ndarray] = LRU(256)
+
+    def question_vector(self, question: Question) -> np.ndarray:
+        """The question's normalised vector, as dense retrieval scores with it."""
+        return self._vectors.get_or_create(question.search, lambda: self.encode_query(question.search).reshape(-1).astype(np.float32))
 
     @property
     def bm25(self) -> BM25:
@@ -150,7 +157,7 @@ class Retriever:
             lexical = self.lexical_scores(question)
             proposals.append(np.asarray(top_k(lexical, pool), dtype=np.int64))
         if self.mode != "lexical":
-            vector = self.encode_query(question.search).reshape(-1).astype(np.float32)
+            vector = self.question_vector(question)
             proposals.append(
                 dense_search(self.stored.rows, self.stored.dense_index, vector, min(pool, self.stored.manifest.chunk_count), self.stored.live)
             )
