@@ -21,7 +21,7 @@ import numpy as np
 
 from qa.stages import index as index_store
 from qa.stages import onnx_encoder
-from qa.stages.answer import compose
+from qa.stages.answer import PASSAGES_READ, compose, sentences_of
 from qa.crosslingual.bridge import Bridge, mine_aliases
 from qa.chat import Conversation
 from qa.stages.chunk import CHUNKER, chunk_document
@@ -40,6 +40,7 @@ from qa.models import Answer, Chunk, Passage, Question, SourceExcerpt, page_at
 from qa.stages.analyse import analyse
 from qa.stages.calibration import default_calibration
 from qa.stages.rerank import Reranker
+from qa.stages.signals import SENTENCE_PASSAGES, SentenceVectors, Signals, measure, sample_positions
 from qa.stages.retrieve import Retriever
 from qa.settings import Settings
 from qa.text import has_words, unpaired_surrogate
@@ -237,6 +238,8 @@ class Bot:
         )
         self._reranker: Reranker | None = None
         self._loading = threading.Lock()
+        self._scale_sample: np.ndarray | None = None
+        self._sentence_vectors = SentenceVectors(self._encode_sentences)
         self._llm = LLM.from_settings(settings)
         # Retrieval is CPU-bound and its parts promise no thread safety, so the
         # threads of a server take turns at it; an LLM call, which may take
@@ -463,12 +466,15 @@ class Bot:
             f"{len(stored.chunks)} chunks of {len(manifest.files)} documents load, {export}"
         )
 
-    def _encode_query(self, question: str) -> np.ndarray:
+    def _question_encoder(self) -> Encoder:
         if self._encoder is None:
             with self._loading:
                 if self._encoder is None:
                     self._encoder = self._load_query_encoder()
-        return self._encoder.encode_queries([question])[0]
+        return self._encoder
+
+    def _encode_query(self, question: str) -> np.ndarray:
+        return self._question_encoder().encode_queries([question])[0]
 
     def _rerank(self, question: str, texts: list[str]) -> np.ndarray:
         if self._reranker is None:
@@ -525,9 +531,30 @@ class Bot:
         with self._searching:
             analysed = self.analyse(question, turns, standalone)
             passages = self._retriever.search(analysed, k or self.settings.top_k)
-            answer = compose(analysed, passages, self._abstain_below())
+            answer = compose(analysed, passages, self._abstain_below(), signals=self.signals(analysed, passages))
         searched = None if analysed.search == question else analysed.search
         return answer.model_copy(update={"searched": searched, "warnings": warnings})
+
+    def signals(self, question: Question, passages: list[Passage], own_scale: bool = False) -> Signals | None:
+        """The model's evidence that the passages answer the question; None where nothing is indexed.
+
+        The question's scale is shrunk towards the calibration's prior when
+        it was fitted for this model, unless ``own_scale`` asks for the
+        collection's alone (what the calibration benchmark records).
+        """
+        if not passages or not self._stored.manifest.chunk_count:
+            return None
+        calibration = default_calibration()
+        prior = calibration.scale_prior if calibration.model == self.settings.model and not own_scale else None
+        vector = self._retriever.question_vector(question)
+        sentences = [candidate.text for passage in passages[:SENTENCE_PASSAGES] for candidate in sentences_of(passage)]
+        best = max((p.dense for p in passages[:PASSAGES_READ] if p.dense is not None), default=None)
+        if self._scale_sample is None:
+            self._scale_sample = np.asarray(self._stored.rows[sample_positions(self._stored.live)], dtype=np.float32)
+        return measure(vector, self._scale_sample, prior, best, self._sentence_vectors(sentences, len(vector)))
+
+    def _encode_sentences(self, texts: list[str]) -> np.ndarray:
+        return self._question_encoder().encode_documents(texts)
 
     def _abstain_below(self) -> float:
         """The setting, else the calibrated threshold, which holds only for the model it was fitted with: another never abstains."""

@@ -85,7 +85,9 @@ def test_abstention_keeps_the_passages_and_says_why() -> None:
     from qa.stages.answer import compose
     from qa.stages.calibration import Calibration
 
-    strict = Calibration(model="m", weights={"score": 1.0}, bias=0.0, threshold=0.99)
+    from qa.stages.calibration import Node
+
+    strict = Calibration(model="m", bias=0.0, trees=[[Node(feature="score", threshold=0.5, left=1, right=2), Node(value=0.2), Node(value=1.0)]], threshold=0.99)
     passages = [_passage("NASA and MEXT signed a lunar agreement.", score=0.2)]
     answer = compose(analyse("Who wrote War and Peace?"), passages, calibration=strict)
     assert answer.abstained and answer.citations == [] and answer.passages == passages

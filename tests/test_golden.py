@@ -23,10 +23,9 @@ FLOORS = {
 }
 # The issue's target: at most 3 % of answerable questions refused (benchmarks/abstention.py calibrates to it).
 MAX_FALSE_ABSTAIN = 0.03
-# Abstention on the off-topic questions: what the calibrated default reaches (0.348), rounded down. The near
-# misses (unanswerable-nearmiss.jsonl) and the seeds' own unanswerable cases are refused by none yet
-# (benchmarks/abstention.py); their floor would be zero, so they have none.
-UNANSWERABLE_FLOORS = {"unanswerable-offtopic.jsonl": 0.34}
+# Abstention on the unanswerable sets: what the calibrated default reaches (off-topic 0.848, near misses 0.022,
+# benchmarks/abstention.py), rounded down. The seeds' own unanswerable cases are refused by none yet, so they have no floor.
+UNANSWERABLE_FLOORS = {"unanswerable-offtopic.jsonl": 0.84, "unanswerable-nearmiss.jsonl": 0.02}
 ENGLISH_FLOORS = {"hit@1": 0.72, "hit@5": 0.91}
 # Same-language questions must not get worse as the cross-lingual bridges grow.
 SAME_LANGUAGE_FLOORS = {"de": 0.87, "ko": 0.85, "zh": 1.0}

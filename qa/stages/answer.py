@@ -10,7 +10,6 @@ bot abstains rather than quote something beside the point.
 from __future__ import annotations
 
 import functools
-import math
 import re
 from collections.abc import Iterator, Sequence, Set as AbstractSet
 from dataclasses import dataclass, replace
@@ -22,6 +21,7 @@ from qa.models import Answer, Citation, Passage, Question
 from qa.crosslingual.language import detect
 from qa.crosslingual.reading import reading
 from qa.stages.calibration import Calibration, default_calibration
+from qa.stages.signals import Signals
 
 ABSTAIN_TEXT = "The documents do not answer this. The closest passages are listed below."
 # Only this many top passages are read for answer sentences.
@@ -246,7 +246,7 @@ _COUNT = re.compile(r"\bhow many\b|\bwie viele\b|\bcuánt[oa]s\b|多少[架个�
 _SUM = re.compile(r"\bhow much (?:money|did|does|will|is|was)\b|\bwie viel geld\b|多少钱|얼마", re.IGNORECASE)
 
 
-def evidence(question: Question, passages: list[Passage], ranked: list[Candidate]) -> dict[str, float]:
+def evidence(question: Question, passages: list[Passage], ranked: list[Candidate], signals: Signals | None = None) -> dict[str, float]:
     """What abstention weighs: how well the best passages match the question, as numbers.
 
     ``score``: the best passage's retrieval score (dense cosine and scaled
@@ -262,7 +262,8 @@ def evidence(question: Question, passages: list[Passage], ranked: list[Candidate
     own language) and the best sentence holds none it does not already say;
     ``read``: 1 when the best passage is English or glossed, text the
     default model reads; 0 for another language, where the scores say
-    little and the calibration learns to trust them less.
+    little and the calibration learns to trust them less; and the model's
+    own evidence, ``model_evidence``.
     """
     top = passages[0]
     best = ranked[0] if ranked else None
@@ -282,16 +283,35 @@ def evidence(question: Question, passages: list[Passage], ranked: list[Candidate
         "unknown": float(bool(question.unknown_names)),
         "typed": typed,
         "read": float(bool(top.glosses) or detect(top.text) == "en"),
+        **model_evidence(signals),
     }
 
 
-def confidence(features: dict[str, float], calibration: Calibration) -> float:
-    """The calibrated probability that the passages answer the question (logistic over ``evidence``)."""
-    z = calibration.bias + sum(weight * features[name] for name, weight in calibration.weights.items())
-    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+def model_evidence(signals: Signals | None) -> dict[str, float]:
+    """The embedding model's evidence (``signals``), on the question's own scale over the collection.
+
+    ``dense_z``: how many spreads the best passage's cosine stands above the
+    question's mean cosine with the collection; ``sentence_dense``,
+    ``sentence_z``: the best cosine with one sentence of the top passages,
+    raw and on that scale. Without signals (no vectors to read) all are
+    neutral: 0.
+    """
+    if signals is None:
+        return {"dense_z": 0.0, "sentence_dense": 0.0, "sentence_z": 0.0}
+    return {
+        "dense_z": signals.scale.z(signals.best_dense),
+        "sentence_dense": signals.sentence,
+        "sentence_z": signals.scale.z(signals.sentence),
+    }
 
 
-def compose(question: Question, passages: list[Passage], abstain_below: float | None = None, calibration: Calibration | None = None) -> Answer:
+def compose(
+    question: Question,
+    passages: list[Passage],
+    abstain_below: float | None = None,
+    calibration: Calibration | None = None,
+    signals: Signals | None = None,
+) -> Answer:
     """The reply: the best sentences with markers, or an abstention over the same passages.
 
     It abstains when the calibrated confidence that the passages answer the
@@ -312,8 +332,8 @@ def compose(question: Question, passages: list[Passage], abstain_below: float | 
     ranked = score_sentences(question.weights, passages)
     if not ranked:
         return abstain("the passages hold no sentence")
-    features = evidence(question, passages, ranked)
-    sure = confidence(features, calibration)
+    features = evidence(question, passages, ranked, signals)
+    sure = calibration.confidence(features)
     if sure < threshold:
         return abstain(weakest(question, features), sure)
     chosen = [ranked[0]]
