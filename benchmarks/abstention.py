@@ -60,7 +60,7 @@ def collect(bot: Bot, set_name: str, cases, negatives: str | None = None, k: int
     rows = []
     for case in cases:
         question = bot.analyse(case.question)
-        pool = bot._retriever.search(question, POOL if negatives else k)
+        pool = answerer.first_stage(bot._retriever.search(question, POOL if negatives else k))  # what abstention weighs
         sides = [(set_name, not case.unanswerable, pool[:k])]
         if negatives:
             others = [p for p in pool if p.source != case.source][:k]

@@ -21,7 +21,7 @@ import numpy as np
 
 from qa.stages import index as index_store
 from qa.stages import onnx_encoder
-from qa.stages.answer import PASSAGES_READ, compose, sentences_of
+from qa.stages.answer import PASSAGES_READ, compose, first_stage, sentences_of
 from qa.crosslingual.bridge import Bridge, mine_aliases
 from qa.chat import Conversation
 from qa.stages.chunk import CHUNKER, chunk_document
@@ -228,6 +228,8 @@ class Bot:
         self.settings = settings
         self._stored = stored
         self._encoder: Encoder | None = embedder
+        # Sentences embedded for retrieval's re-reading are the ones abstention reads next: one cache serves both.
+        self._sentence_vectors = SentenceVectors(self._encode_sentences)
         self._retriever = Retriever(
             stored,
             self._encode_query,
@@ -235,11 +237,11 @@ class Bot:
             Bridge(stored.aliases, stored.lexicon, settings.bridges),
             self._rerank if settings.reranker else None,
             read_glosses=settings.glosses,
+            sentence_vectors=lambda texts: self._sentence_vectors(texts, stored.manifest.dimension),
         )
         self._reranker: Reranker | None = None
         self._loading = threading.Lock()
         self._scale_sample: np.ndarray | None = None
-        self._sentence_vectors = SentenceVectors(self._encode_sentences)
         self._llm = LLM.from_settings(settings)
         # Retrieval is CPU-bound and its parts promise no thread safety, so the
         # threads of a server take turns at it; an LLM call, which may take
@@ -531,7 +533,7 @@ class Bot:
         with self._searching:
             analysed = self.analyse(question, turns, standalone)
             passages = self._retriever.search(analysed, k or self.settings.top_k)
-            answer = compose(analysed, passages, self._abstain_below(), signals=self.signals(analysed, passages))
+            answer = compose(analysed, passages, self._abstain_below(), signals=self.signals(analysed, first_stage(passages)))
         searched = None if analysed.search == question else analysed.search
         return answer.model_copy(update={"searched": searched, "warnings": warnings})
 

@@ -89,6 +89,9 @@ class Passage(_Frozen):
         description="(start, end, English) renderings of the text's Chinese, Korean and German words; offsets in text.",
     )
     dense: float | None = Field(None, exclude=True, repr=False, description="The question's cosine with the passage (not with the lexical retriever).")
+    first_score: float | None = Field(
+        None, exclude=True, repr=False, description="The fused score before the best few were re-read sentence by sentence (abstention reads it)."
+    )
 
     @property
     def label(self) -> str:

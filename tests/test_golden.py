@@ -16,17 +16,17 @@ GOLDEN = REPO / "tests" / "golden"
 
 # With the default multilingual model and no glosses, FreeDict's dictionary no longer changes retrieval.
 FLOORS = {
-    "hit@1": 0.76,
+    "hit@1": 0.80,
     "hit@5": 0.93,
-    "mrr@10": 0.83,
-    "answer_match": 0.74,
+    "mrr@10": 0.86,
+    "answer_match": 0.78,
 }
 # The issue's target: at most 3 % of answerable questions refused (benchmarks/abstention.py calibrates to it).
 MAX_FALSE_ABSTAIN = 0.03
 # Abstention on the unanswerable sets: what the calibrated default reaches (off-topic 0.848, near misses 0.022,
 # benchmarks/abstention.py), rounded down. The seeds' own unanswerable cases are refused by none yet, so they have no floor.
 UNANSWERABLE_FLOORS = {"unanswerable-offtopic.jsonl": 0.84, "unanswerable-nearmiss.jsonl": 0.02}
-ENGLISH_FLOORS = {"hit@1": 0.72, "hit@5": 0.91}
+ENGLISH_FLOORS = {"hit@1": 0.77, "hit@5": 0.91}
 # Same-language questions must not get worse as the cross-lingual bridges grow.
 SAME_LANGUAGE_FLOORS = {"de": 0.87, "ko": 0.85, "zh": 1.0}
 
@@ -89,12 +89,12 @@ def test_headline(bot):
 # Questions in the documents' own language, beyond the seeds' few: Korean over the Korean seed,
 # Spanish and Russian over XQuAD articles (tests/golden/xquad). A model or fusion that reads one
 # language worse than before fails here.
-# Measured: Korean 0.852 / 1.000, Spanish and Russian 1.000 / 1.000 (hit@1 / hit@5); the floors
-# leave one question of room, for the engine's sums may round differently on another CPU.
+# Measured: Korean 0.889 / 1.000, Spanish 1.000 / 1.000, Russian 0.964 / 1.000 (hit@1 / hit@5); the
+# floors leave one question of room, for the engine's sums may round differently on another CPU.
 OWN_LANGUAGE_FLOORS = {
-    "korean.jsonl": {"hit@1": 0.81, "hit@5": 1.0},
+    "korean.jsonl": {"hit@1": 0.85, "hit@5": 1.0},
     "xquad-es.jsonl": {"hit@1": 0.96, "hit@5": 0.96},
-    "xquad-ru.jsonl": {"hit@1": 0.96, "hit@5": 0.96},
+    "xquad-ru.jsonl": {"hit@1": 0.92, "hit@5": 0.96},
 }
 
 

@@ -5,7 +5,7 @@ from hypothesis import given, strategies as st
 from hypothesis.extra.numpy import arrays
 
 from qa.stages.analyse import salient_words
-from qa.stages.retrieve import reciprocal_rank_fusion, scaled_bm25, top_k, weighted_fusion
+from qa.stages.retrieve import raised, reciprocal_rank_fusion, scaled_bm25, top_k, weighted_fusion
 from qa.stages.lexical import BM25
 
 SCORES = arrays(np.float64, st.integers(1, 50), elements=st.floats(-1, 1, allow_nan=False))
@@ -34,6 +34,24 @@ def test_weighted_fusion_stays_between_its_parts(values, weight):
     lexical = dense[::-1].copy()
     fused = weighted_fusion(dense, lexical, weight)
     assert np.all(fused <= np.maximum(dense, lexical) + 1e-9) and np.all(fused >= np.minimum(dense, lexical) - 1e-9)
+
+
+@given(st.data(), st.integers(1, 40), st.floats(0, 1), st.booleans())
+def test_re_reading_only_raises_the_chosen_and_keeps_them_on_top(data, size, weight, hybrid):
+    unit = arrays(np.float64, size, elements=st.floats(0, 1, allow_nan=False))
+    dense, lexical = data.draw(unit), data.draw(unit)
+    scores = weighted_fusion(dense, lexical, weight) if hybrid else dense
+    chosen = np.asarray(top_k(scores, data.draw(st.integers(1, size))), dtype=np.int64)
+    sentences = data.draw(arrays(np.float64, len(chosen), elements=st.floats(-1, 1, allow_nan=False)))
+    rescored = raised(scores, dense, lexical if hybrid else None, chosen, sentences, weight)
+    assert np.all(rescored >= scores - 1e-12)
+    others = np.setdiff1d(np.arange(size), chosen)
+    assert np.array_equal(rescored[others], scores[others])
+    assert set(top_k(rescored, len(chosen))) == set(chosen.tolist()) or np.isclose(
+        min(rescored[chosen]), max(rescored[others], default=-np.inf)
+    )
+    # A sentence no better than its chunk changes nothing.
+    assert np.array_equal(raised(scores, dense, lexical if hybrid else None, chosen, np.full(len(chosen), -1.0), weight)[chosen], scores[chosen])
 
 
 def test_scaled_bm25_is_at_most_one_for_the_question_own_terms():

@@ -120,6 +120,19 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
     return spans
 
 
+# A piece lighter than this with no full stop of its own (a heading, a dateline, a byline) is no sentence to quote.
+MIN_SENTENCE_WEIGHT = 12
+
+
+def quotable_sentences(text: str) -> list[Span]:
+    """The sentences of a text that can stand as an answer: what the answerer quotes and retrieval re-reads."""
+    return [
+        span
+        for span in split_sentences(text)
+        if letter_weight(text[span.start : span.end]) >= MIN_SENTENCE_WEIGHT or has_sentence_end(text[span.start : span.end])
+    ]
+
+
 def _is_aside(text: str, previous: Span, span: Span) -> bool:
     """A bracketed credit after a full stop, "...하고 있다. (사진제공=KIAT)", belongs to that sentence."""
     piece = text[span.start : span.end]

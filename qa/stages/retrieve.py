@@ -20,6 +20,7 @@ from qa.lru import LRU
 from qa.stages.index import StoredIndex, dense_search
 from qa.stages.lexical import BM25, analyze_query
 from qa.models import Chunk, Passage, Question
+from qa.stages.chunk import quotable_sentences
 from qa.stages.rerank import RERANK_POOL
 
 Mode = Literal["dense", "lexical", "hybrid"]
@@ -35,6 +36,10 @@ DENSE_WEIGHT = 0.75
 RRF_K = 60
 # How many candidates each side proposes before fusion.
 CANDIDATE_POOL = 100
+# How many of the fused best are re-read sentence by sentence. Measured on XQuAD (English questions, 623 per task):
+# re-reading the top 5 lifted hit@1 de 0.899 -> 0.920, zh 0.843 -> 0.878, es 0.888 -> 0.933, ru 0.862 -> 0.883,
+# en 0.963 -> 0.973; the top 10 added at most 0.008 more for twice the encoding, the top 3 lost up to 0.01.
+REREAD_POOL = 5
 
 
 def scaled_bm25(bm25: BM25, terms: list[str], alternatives: list[list[dict[str, float]]] = ()) -> np.ndarray:
@@ -76,6 +81,19 @@ def reciprocal_rank_fusion(*score_lists: np.ndarray, k: int = RRF_K) -> np.ndarr
     return fused
 
 
+def raised(
+    scores: np.ndarray, dense: np.ndarray, lexical: np.ndarray | None, chosen: np.ndarray, sentences: np.ndarray, dense_weight: float
+) -> np.ndarray:
+    """``scores`` with the ``chosen`` candidates' dense side raised to their best sentence's cosine (``sentences``).
+
+    Without a lexical side (dense mode) the raised cosine is the score.
+    """
+    best = np.maximum(dense[chosen], sentences)
+    rescored = scores.astype(np.float64, copy=True)
+    rescored[chosen] = best if lexical is None else weighted_fusion(best, lexical[chosen], dense_weight)
+    return rescored
+
+
 def top_k(scores: np.ndarray, k: int) -> list[int]:
     """Positions of the k best scores, best first; equal scores keep corpus order."""
     if k >= len(scores):
@@ -84,7 +102,7 @@ def top_k(scores: np.ndarray, k: int) -> list[int]:
     return sorted(candidates.tolist(), key=lambda p: (-scores[p], p))
 
 
-def passage_of(chunk: Chunk, rank: int, score: float, glosses, dense: float | None = None) -> Passage:
+def passage_of(chunk: Chunk, rank: int, score: float, glosses, dense: float | None = None, first_score: float | None = None) -> Passage:
     """A chunk as retrieved: its offsets and lines carried over unchanged, so a passage slices its file as the chunk does."""
     return Passage(
         rank=rank,
@@ -98,6 +116,7 @@ def passage_of(chunk: Chunk, rank: int, score: float, glosses, dense: float | No
         page=chunk.page,
         glosses=tuple(glosses),
         dense=None if dense is None else round(dense, 6),
+        first_score=round(score if first_score is None else first_score, 6),
     )
 
 
@@ -113,12 +132,14 @@ class Retriever:
         rerank: Callable[[str, list[str]], np.ndarray] | None = None,
         dense_weight: float = DENSE_WEIGHT,
         read_glosses: bool = False,
+        sentence_vectors: Callable[[list[str]], np.ndarray] | None = None,
     ):
         self.stored = stored
         self.read_glosses = read_glosses
         self.dense_weight = dense_weight
         self.bridge = bridge
         self.rerank = rerank
+        self.sentence_vectors = sentence_vectors
         self.encode_query = encode_query
         self.mode = mode
         self._bm25: BM25 | None = None
@@ -144,8 +165,8 @@ class Retriever:
             return True
         return self.bridge is not None and self.bridge.translates(word)
 
-    def candidates(self, question: Question, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Positions worth scoring, their scores under the retriever's mode, and their dense cosines (if any).
+    def candidates(self, question: Question, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Positions worth scoring, their scores under the retriever's mode, and their dense cosines and scaled BM25 (if any).
 
         FAISS proposes the dense candidates and BM25 the lexical ones; the union
         is then scored exactly on both sides, so fusion never sees a gap.
@@ -164,28 +185,50 @@ class Retriever:
         positions = np.unique(np.concatenate(proposals)) if proposals else np.zeros(0, np.int64)
         positions = positions[self.stored.live[positions]]  # ids of removed chunks score zero but are no candidates
         if self.mode == "lexical":
-            return positions, lexical[positions], None
+            return positions, lexical[positions], None, lexical[positions]
         dense = self.stored.rows[positions] @ vector
         if self.mode == "dense":
-            return positions, dense, dense
-        return positions, weighted_fusion(dense, lexical[positions], self.dense_weight), dense
+            return positions, dense, dense, None
+        return positions, weighted_fusion(dense, lexical[positions], self.dense_weight), dense, lexical[positions]
 
     def search(self, question: Question, k: int) -> list[Passage]:
         if not self.stored.manifest.chunk_count:
             return []
-        positions, scores, dense = self.candidates(question, k)
+        positions, scores, dense, lexical = self.candidates(question, k)
         if self.rerank is not None:
             chosen = top_k(scores, max(k, RERANK_POOL))
             pool = [int(positions[p]) for p in chosen]
             dense = dense[chosen] if dense is not None else None
             positions = np.asarray(pool, dtype=np.int64)
             scores = self.rerank(question.search, self.model_texts(pool))
+        first = scores
+        if self.rerank is None and self.sentence_vectors is not None and dense is not None:
+            scores = self.reread(question, positions, scores, dense, lexical)
         ranked = top_k(scores, k)
         passages = []
         for rank, (best, (chunk, glosses)) in enumerate(zip(ranked, self.stored.chunks_at(positions[ranked])), start=1):
             cosine = float(dense[best]) if dense is not None else None
-            passages.append(passage_of(chunk, rank, float(scores[best]), glosses, cosine))
+            passages.append(passage_of(chunk, rank, float(scores[best]), glosses, cosine, float(first[best])))
         return passages
+
+    def reread(self, question: Question, positions: np.ndarray, scores: np.ndarray, dense: np.ndarray, lexical: np.ndarray | None) -> np.ndarray:
+        """The best candidates' scores with each one's dense side raised to its best sentence's cosine.
+
+        A chunk's vector averages its sentences, so the one sentence that
+        answers is diluted by the rest; read sentence by sentence, the answer
+        stands out. Only raised, never lowered: a chunk outside the re-read
+        few cannot overtake one inside it.
+        """
+        chosen = top_k(scores, REREAD_POOL)
+        owners, texts = [], []
+        for slot, (chunk, _) in enumerate(self.stored.chunks_at(positions[chosen])):
+            for span in quotable_sentences(chunk.text):
+                owners.append(slot)
+                texts.append(chunk.text[span.start : span.end])
+        sentences = np.full(len(chosen), -np.inf)
+        if texts:  # one batch for all of them: the engine pays per call
+            np.maximum.at(sentences, np.asarray(owners), self.sentence_vectors(texts) @ self.question_vector(question))
+        return raised(scores, dense, lexical, np.asarray(chosen, dtype=np.int64), sentences, self.dense_weight)
 
     def model_texts(self, ids: list[int]) -> list[str]:
         """What the models read for these chunks: their English glosses where the index embedded them, else their text."""
