@@ -6,7 +6,9 @@
 
 Sets: the seeds golden file (answerable, plus its unanswerable cases), the
 hand-written unanswerable files (off-topic and near misses about the seed
-collection's own actors), and every XQuAD dev task, where each question is
+collection's own actors), Korean questions over the Korean seed, Spanish and
+Russian questions over their XQuAD articles (``tests/golden``, with negatives
+as below), and every XQuAD dev task, where each question is
 asked twice: against its task's whole corpus (answerable), and against the
 corpus without its own article (a cross-article negative). The negative is
 retrieved from the same index with the article's passages left out, so the
@@ -136,7 +138,13 @@ def gather(args) -> list[dict]:
     rows += collect(seeds, "seeds-unanswerable", [c for c in golden if c.unanswerable])
     rows += collect(seeds, "seeds-offtopic", load_golden(GOLDEN / "unanswerable-offtopic.jsonl"))
     rows += collect(seeds, "seeds-nearmiss", load_golden(GOLDEN / "unanswerable-nearmiss.jsonl"))
-    print(f"seeds done ({time.perf_counter() - started:.0f}s)", file=sys.stderr)
+    rows += collect(seeds, "seeds-korean", load_golden(GOLDEN / "korean.jsonl"))
+    # Questions in the documents' own language, with their cross-article negatives: XQuAD's are all English.
+    articles = index(GOLDEN / "xquad", args.work, args.model)
+    for language in ("es", "ru"):
+        name = f"xquad-{language}-{language}"
+        rows += collect(articles, name, load_golden(GOLDEN / f"xquad-{language}.jsonl"), negatives=f"{name}-negative")
+    print(f"seeds and own-language sets done ({time.perf_counter() - started:.0f}s)", file=sys.stderr)
     if args.xquad:
         for task in sorted(Path(args.xquad).glob("xquad-*")):
             bot = index(task / "corpus", args.work, args.model)

@@ -23,9 +23,10 @@ FLOORS = {
 }
 # The issue's target: at most 3 % of answerable questions refused (benchmarks/abstention.py calibrates to it).
 MAX_FALSE_ABSTAIN = 0.03
-# Abstention on the unanswerable sets: what the calibrated default reaches (off-topic 0.848, near misses 0.022,
-# benchmarks/abstention.py), rounded down. The seeds' own unanswerable cases are refused by none yet, so they have no floor.
-UNANSWERABLE_FLOORS = {"unanswerable-offtopic.jsonl": 0.84, "unanswerable-nearmiss.jsonl": 0.02}
+# Abstention on the unanswerable sets: what the calibrated default reaches on the off-topic questions (0.761,
+# benchmarks/abstention.py), rounded down. The near misses and the seeds' own unanswerable cases are refused by
+# none at the default yet, so they have no floor.
+UNANSWERABLE_FLOORS = {"unanswerable-offtopic.jsonl": 0.74}
 ENGLISH_FLOORS = {"hit@1": 0.77, "hit@5": 0.91}
 # Same-language questions must not get worse as the cross-lingual bridges grow.
 SAME_LANGUAGE_FLOORS = {"de": 0.87, "ko": 0.85, "zh": 1.0}
@@ -116,3 +117,4 @@ def test_own_language_questions_hold_their_floor(golden, bot, request):
     summary = summarise(chosen.evaluate(cases))
     for metric, floor in OWN_LANGUAGE_FLOORS[golden].items():
         assert summary[metric] >= floor, f"{golden}: {metric} fell to {summary[metric]}"
+    assert summary["false_abstain"] <= MAX_FALSE_ABSTAIN, f"{golden}: {summary['false_abstain']} of answerable questions refused"

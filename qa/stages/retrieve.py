@@ -202,7 +202,11 @@ class Retriever:
             positions = np.asarray(pool, dtype=np.int64)
             scores = self.rerank(question.search, self.model_texts(pool))
         first = scores
-        if self.rerank is None and self.sentence_vectors is not None and dense is not None:
+        # A follow-up is searched with the conversation around it ("Where was it signed? NIST Korea What did
+        # NIST sign with Korea?"), which no one sentence answers: re-read, it drifted to another article's
+        # signing (follow-ups 0.800 -> 0.700 hit@1), so it keeps fusion's order.
+        follow_up = question.search != question.text
+        if self.rerank is None and self.sentence_vectors is not None and dense is not None and not follow_up:
             scores = self.reread(question, positions, scores, dense, lexical)
         ranked = top_k(scores, k)
         passages = []
