@@ -237,17 +237,15 @@ def separable(rows: list[dict]) -> dict[str, float]:
     return {name: round(float(roc_auc_score(labels, values)), 3) for name, (labels, values) in scores.items() if len(set(labels)) == 2}
 
 
-def choose(rows: list[dict], max_false: float, unreadable: set[str] = frozenset()) -> tuple[float, list[tuple[float, dict]]]:
+def choose(rows: list[dict], max_false: float, unreadable: set[str] = frozenset()) -> float:
     """The highest threshold under which no answerable set (of a readable collection) is refused more than ``max_false``."""
     answerable = {row["set"] for row in rows if row["answerable"] and family(row["set"]) not in unreadable}
-    curve = []
     chosen = 0.0
     for threshold in np.round(np.arange(0.0, 1.0001, 0.005), 3):
         table = rates(rows, float(threshold))
-        curve.append((float(threshold), table))
         if all(table[name] <= max_false for name in answerable):
             chosen = float(threshold)
-    return chosen, curve
+    return chosen
 
 
 def print_table(rows, thresholds, label) -> None:
@@ -297,7 +295,7 @@ def main() -> None:
     # The default threshold is chosen on held-out confidences: a threshold chosen on the fit's own sets refused
     # up to 0.11 of a collection's answerable questions once that collection was left out of the fit.
     others = held_out(rows, model)
-    threshold, _ = choose(others, args.max_false_abstain, unreadable)
+    threshold = choose(others, args.max_false_abstain, unreadable)
     fitted = fitted.model_copy(update={
         "threshold": threshold,
         "scale_prior": prior,

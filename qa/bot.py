@@ -21,10 +21,10 @@ import numpy as np
 
 from qa.stages import index as index_store
 from qa.stages import onnx_encoder
-from qa.stages.answer import PASSAGES_READ, compose, first_stage, sentences_of
+from qa.stages.answer import PASSAGES_READ, compose, first_stage
 from qa.crosslingual.bridge import Bridge, mine_aliases
 from qa.chat import Conversation
-from qa.stages.chunk import CHUNKER, chunk_document
+from qa.stages.chunk import CHUNKER, chunk_document, quotable_texts
 from qa.stages.embed import Embedder, Encoder, is_bundled_e5, load_encoder
 from qa.errors import BadIndexError, CorpusError, DamagedIndexError, LLMError, QuestionError, SourceError
 from qa.excerpt import quote_marks
@@ -549,7 +549,7 @@ class Bot:
         calibration = default_calibration()
         prior = calibration.scale_prior if calibration.model == self.settings.model and not own_scale else None
         vector = self._retriever.question_vector(question)
-        sentences = [candidate.text for passage in passages[:SENTENCE_PASSAGES] for candidate in sentences_of(passage)]
+        sentences = [sentence for passage in passages[:SENTENCE_PASSAGES] for sentence in quotable_texts(passage.text)]
         best = max((p.dense for p in passages[:PASSAGES_READ] if p.dense is not None), default=None)
         if self._scale_sample is None:
             self._scale_sample = np.asarray(self._stored.rows[sample_positions(self._stored.live)], dtype=np.float32)

@@ -133,6 +133,11 @@ def quotable_sentences(text: str) -> list[Span]:
     ]
 
 
+def quotable_texts(text: str) -> list[str]:
+    """The quotable sentences themselves: what the model embeds when it reads a passage sentence by sentence."""
+    return [text[span.start : span.end] for span in quotable_sentences(text)]
+
+
 def _is_aside(text: str, previous: Span, span: Span) -> bool:
     """A bracketed credit after a full stop, "...하고 있다. (사진제공=KIAT)", belongs to that sentence."""
     piece = text[span.start : span.end]

@@ -20,7 +20,7 @@ from qa.lru import LRU
 from qa.stages.index import StoredIndex, dense_search
 from qa.stages.lexical import BM25, analyze_query
 from qa.models import Chunk, Passage, Question
-from qa.stages.chunk import quotable_sentences
+from qa.stages.chunk import quotable_texts
 from qa.stages.rerank import RERANK_POOL
 
 Mode = Literal["dense", "lexical", "hybrid"]
@@ -226,9 +226,9 @@ class Retriever:
         chosen = top_k(scores, REREAD_POOL)
         owners, texts = [], []
         for slot, (chunk, _) in enumerate(self.stored.chunks_at(positions[chosen])):
-            for span in quotable_sentences(chunk.text):
+            for sentence in quotable_texts(chunk.text):
                 owners.append(slot)
-                texts.append(chunk.text[span.start : span.end])
+                texts.append(sentence)
         sentences = np.full(len(chosen), -np.inf)
         if texts:  # one batch for all of them: the engine pays per call
             np.maximum.at(sentences, np.asarray(owners), self.sentence_vectors(texts) @ self.question_vector(question))

@@ -59,7 +59,7 @@ class Signals(BaseModel):
 
     scale: Scale
     best_dense: float = Field(description="The best dense cosine among the top passages.")
-    sentence: float = Field(description="The best cosine of the question with one sentence of the top passages.")
+    sentence: float = Field(description="The best cosine of the question with one sentence of the best passage.")
 
 
 def sample_positions(live: np.ndarray, size: int = SCALE_SAMPLE) -> np.ndarray:
@@ -97,7 +97,7 @@ def measure(
     best_dense: float | None,
     sentence_vectors: np.ndarray,
 ) -> Signals:
-    """Signals from the question's vector, the collection's sample rows and the top passages' sentence rows.
+    """Signals from the question's vector, the collection's sample rows and the best passage's sentence rows.
 
     Without a prior the scale is the collection's own (the calibration
     benchmark records it so, and fits the prior afterwards).
