@@ -115,8 +115,6 @@ def main() -> None:
                 for row, arguments in configurations(model):
                     arguments = dict(arguments)
                     bridge = Bridge(stored.aliases, stored.lexicon, arguments.pop("bridges", BRIDGES))
-                    if arguments.pop("reread", True):
-                        arguments["sentence_vectors"] = lambda texts, bot=bot, stored=stored: bot._sentence_vectors(texts, stored.manifest.dimension)
                     retriever = Retriever(stored, encode, arguments.pop("mode", "hybrid"), bridge, **arguments)
                     for case in cases:
                         rank = first_hit(retriever, case)

@@ -156,6 +156,7 @@ def standin_build(corpus: Path, index: Path, seeds_index: Path) -> dict:
 
     seeds = index_store.read(seeds_index)
     real = {english_view(g, c.text): v for c, g, v in zip(seeds.chunks, seeds.glosses, seeds.vectors)}
+    real.update(_seed_sentences(seeds))
 
     def encode_documents(self, texts, batch_size=32, on_batch=None, **_):
         rows = []
@@ -163,8 +164,7 @@ def standin_build(corpus: Path, index: Path, seeds_index: Path) -> dict:
             if text in real:
                 rows.append(real[text])
             else:
-                vector = np.random.default_rng(zlib.crc32(text.encode())).standard_normal(384).astype(np.float32)
-                rows.append(vector / np.linalg.norm(vector))
+                rows.append(_standin(text))
         if on_batch:
             on_batch(len(texts))
         return np.asarray(rows, dtype=np.float32).reshape(len(texts), 384)
@@ -179,6 +179,30 @@ def standin_build(corpus: Path, index: Path, seeds_index: Path) -> dict:
     started = time.perf_counter()
     report = Bot.index(Settings.load(corpus_dir=corpus, index_dir=index), rebuild=True)
     return {"build_s": time.perf_counter() - started, "chunks": report.chunks}
+
+
+def _standin(text: str) -> np.ndarray:
+    vector = np.random.default_rng(zlib.crc32(text.encode())).standard_normal(384).astype(np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def _seed_sentences(seeds) -> dict[str, np.ndarray]:
+    """The seeds' real sentence vectors, by sentence text (an index of format 4 or later)."""
+    from qa.stages.chunk import quotable_texts
+
+    if not hasattr(seeds, "sentence_vectors"):
+        return {}
+    found = {}
+    for chunk_id, chunk, _ in seeds.each_chunk():
+        found.update(zip(quotable_texts(chunk.text), seeds.sentence_vectors([chunk_id])[0]))
+    return found
+
+
+def _sentence_rows(chunks, real: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """Each chunk's sentence vectors: the seeds' real ones, the stand-in for the rest."""
+    from qa.stages.chunk import quotable_texts
+
+    return [np.asarray([real[text] if text in real else _standin(text) for text in quotable_texts(chunk.text)], np.float32).reshape(-1, 384) for chunk in chunks]
 
 
 def synthesize(corpus: Path, index: Path, size: int, seeds_index: Path) -> dict:
@@ -209,6 +233,7 @@ def synthesize(corpus: Path, index: Path, size: int, seeds_index: Path) -> dict:
     corpus.mkdir(parents=True)
     seeds = index_store.read(seeds_index)
     parts: dict[str, tuple[list, list, list]] = {}
+    seed_sentences = _seed_sentences(seeds)
     for chunk, glosses, vector in zip(seeds.chunks, seeds.glosses, seeds.vectors):
         entry = parts.setdefault(chunk.source, ([], [], []))
         entry[0].append(chunk)
@@ -248,7 +273,9 @@ def synthesize(corpus: Path, index: Path, size: int, seeds_index: Path) -> dict:
         lexicon = lexicon_module.build(list(texts.values()))
     if hasattr(index_store, "FreshFile"):
         fresh = {
-            source: index_store.FreshFile(chunks, np.asarray(vectors, np.float32), glosses, mine_aliases(texts[source]), glossed_lexicon([c.text for c in chunks], glosses))
+            source: index_store.FreshFile(
+                chunks, np.asarray(vectors, np.float32), _sentence_rows(chunks, seed_sentences), glosses, mine_aliases(texts[source]), glossed_lexicon([c.text for c in chunks], glosses)
+            )
             for source, (chunks, glosses, vectors) in parts.items()
         }
         index_store.write(index, None, documents, [], fresh, lexicon, fields, settings.ann)

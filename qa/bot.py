@@ -30,7 +30,7 @@ from qa.errors import BadIndexError, CorpusError, DamagedIndexError, LLMError, Q
 from qa.excerpt import quote_marks
 from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
 from qa.crosslingual import dictionary_worker
-from qa.crosslingual.dictionary_worker import prepare_in_background
+from qa.crosslingual.dictionary_worker import Prepared, prepare_in_background
 from qa.crosslingual.gloss import english_view, glossed_lexicon, glosser, words_within
 from qa.crosslingual.language import detect
 from qa.stages import ingest
@@ -40,7 +40,7 @@ from qa.models import Answer, Chunk, Passage, Question, SourceExcerpt, page_at
 from qa.stages.analyse import analyse
 from qa.stages.calibration import default_calibration
 from qa.stages.rerank import Reranker
-from qa.stages.signals import SENTENCE_PASSAGES, SentenceVectors, Signals, measure, sample_positions
+from qa.stages.signals import SENTENCE_PASSAGES, Signals, measure, sample_positions
 from qa.stages.retrieve import Retriever
 from qa.settings import Settings
 from qa.text import has_words, unpaired_surrogate
@@ -200,6 +200,14 @@ def _onnx_encoder(model: str) -> onnx_encoder.OnnxEncoder | None:
     return None
 
 
+def _glossed(preparing: Callable[[], Prepared], progress: Progress) -> Prepared:
+    """Wait for the dictionaries' work on the changed files, showing that stage."""
+    progress("glossing", 0, 1)
+    prepared = preparing()
+    progress("glossing", 1, 1)
+    return prepared
+
+
 def _capped_counter(count_tokens: Callable[[str], int], max_tokens: int, max_chars: int) -> Callable[[str], int]:
     """A token counter under which no chunk exceeds ``max_chars``.
 
@@ -228,8 +236,6 @@ class Bot:
         self.settings = settings
         self._stored = stored
         self._encoder: Encoder | None = embedder
-        # Sentences embedded for retrieval's re-reading are the ones abstention reads next: one cache serves both.
-        self._sentence_vectors = SentenceVectors(self._encode_sentences)
         self._retriever = Retriever(
             stored,
             self._encode_query,
@@ -237,7 +243,6 @@ class Bot:
             Bridge(stored.aliases, stored.lexicon, settings.bridges),
             self._rerank if settings.reranker else None,
             read_glosses=settings.glosses,
-            sentence_vectors=lambda texts: self._sentence_vectors(texts, stored.manifest.dimension),
         )
         self._reranker: Reranker | None = None
         self._loading = threading.Lock()
@@ -376,32 +381,41 @@ class Bot:
                         document, max_tokens, settings.chunk_overlap_tokens, count_tokens
                     )
                     progress("chunking", number, len(changes.to_embed))
-            progress("glossing", 0, 1)
-            prepared = preparing()
-            progress("glossing", 1, 1)
-            fresh_glosses = {
-                source: [words_within(prepared.glosses.get(source, []), c.char_start, c.char_end) for c in chunks]
-                for source, chunks in fresh_chunks.items()
-            }
-            # An English-only model (glosses = true) reads a chunk's English glosses where it has
-            # them, for it cannot read Chinese or Korean text, and German only in part; the
-            # default model reads the text itself, better than its glosses (XQuAD de hit@1 0.835
-            # against 0.811, dense alone).
+            # The default model reads the text itself, so it embeds while the dictionaries gloss in their own
+            # process; an English-only model (glosses = true) reads a chunk's English glosses where it has
+            # them, for it cannot read Chinese or Korean text, and German only in part (the default model
+            # reads the text better than its glosses: XQuAD de hit@1 0.835 against 0.811, dense alone).
+            prepared = _glossed(preparing, progress) if settings.glosses else None
+            chunks_in_order = [(source, chunk) for source, chunks in fresh_chunks.items() for chunk in chunks]
             texts = [
-                english_view(glosses, chunk.text) if settings.glosses else chunk.text
-                for source, chunks in fresh_chunks.items()
-                for chunk, glosses in zip(chunks, fresh_glosses[source])
+                english_view(words_within(prepared.glosses.get(source, []), chunk.char_start, chunk.char_end), chunk.text)
+                if prepared is not None
+                else chunk.text
+                for source, chunk in chunks_in_order
             ]
+            # Each chunk's sentences too, as passages: re-reading and abstention compare the question with them.
+            # A text met twice (the sentences that overlapping chunks share) is embedded once.
+            sentences = [quotable_texts(chunk.text) for _, chunk in chunks_in_order]
+            every_text = list(dict.fromkeys([*texts, *(sentence for chunk_sentences in sentences for sentence in chunk_sentences)]))
+            row_of = {text: row for row, text in enumerate(every_text)}
             embedded = 0
 
             def on_batch(count: int) -> None:
                 nonlocal embedded
                 embedded += count
-                progress("embedding", embedded, len(texts))
+                progress("embedding", embedded, len(every_text))
 
-            progress("embedding", 0, len(texts))
+            progress("embedding", 0, len(every_text))
             dimension = encoder.dimension if encoder is not None else manifest.dimension
-            vectors = encoder.encode_documents(texts, settings.batch_size, on_batch) if texts else np.zeros((0, dimension), np.float32)
+            encoded = encoder.encode_documents(every_text, settings.batch_size, on_batch) if every_text else np.zeros((0, dimension), np.float32)
+            vectors = encoded[[row_of[text] for text in texts]].reshape(len(texts), dimension)
+            sentence_rows = [encoded[[row_of[text] for text in chunk_sentences]].reshape(-1, dimension) for chunk_sentences in sentences]
+            if prepared is None:
+                prepared = _glossed(preparing, progress)
+            fresh_glosses = {
+                source: [words_within(prepared.glosses.get(source, []), c.char_start, c.char_end) for c in chunks]
+                for source, chunks in fresh_chunks.items()
+            }
             fresh = {}
             row = 0
             by_source = {d.source: d for d in changes.to_embed}
@@ -410,6 +424,7 @@ class Bot:
                 fresh[source] = index_store.FreshFile(
                     chunks,
                     vectors[row : row + len(chunks)],
+                    sentence_rows[row : row + len(chunks)],
                     glosses,
                     mine_aliases(by_source[source].text),
                     glossed_lexicon([c.text for c in chunks], glosses),
@@ -549,14 +564,12 @@ class Bot:
         calibration = default_calibration()
         prior = calibration.scale_prior if calibration.model == self.settings.model and not own_scale else None
         vector = self._retriever.question_vector(question)
-        sentences = [sentence for passage in passages[:SENTENCE_PASSAGES] for sentence in quotable_texts(passage.text)]
+        ids = [passage.chunk_id for passage in passages[:SENTENCE_PASSAGES] if passage.chunk_id is not None]
+        sentences = np.concatenate([np.zeros((0, len(vector)), np.float32), *self._stored.sentence_vectors(ids)])
         best = max((p.dense for p in passages[:PASSAGES_READ] if p.dense is not None), default=None)
         if self._scale_sample is None:
             self._scale_sample = np.asarray(self._stored.rows[sample_positions(self._stored.live)], dtype=np.float32)
-        return measure(vector, self._scale_sample, prior, best, self._sentence_vectors(sentences, len(vector)))
-
-    def _encode_sentences(self, texts: list[str]) -> np.ndarray:
-        return self._question_encoder().encode_documents(texts)
+        return measure(vector, self._scale_sample, prior, best, sentences)
 
     def _abstain_below(self) -> float:
         """The setting, else the calibrated threshold, which holds only for the model it was fitted with: another never abstains."""

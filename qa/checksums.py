@@ -28,13 +28,18 @@ def file_sum(path: Path) -> FileSum:
         return FileSum(bytes=os.fstat(handle.fileno()).st_size, sha256=hashlib.file_digest(handle, "sha256").hexdigest())
 
 
-def folder_sums(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, FileSum]:
-    """Every file under ``folder`` (relative POSIX path -> size and hash), but those named in ``skip``."""
+def folder_sums(folder: Path, skip: tuple[str, ...] = (), known: dict[str, FileSum] | None = None) -> dict[str, FileSum]:
+    """Every file under ``folder`` (relative POSIX path -> size and hash), but those named in ``skip``.
+
+    ``known`` gives the sums of files the caller shares with a folder it
+    already checked (hard links to immutable files): they are not read again.
+    """
+    known = known or {}
     sums = {}
     for path in sorted(folder.rglob("*")):
         name = path.relative_to(folder).as_posix()
         if path.is_file() and name not in skip:
-            sums[name] = file_sum(path)
+            sums[name] = known[name] if name in known else file_sum(path)
     return sums
 
 

@@ -92,6 +92,9 @@ class Passage(_Frozen):
     first_score: float | None = Field(
         None, exclude=True, repr=False, description="The fused score before the best few were re-read sentence by sentence (abstention reads it)."
     )
+    chunk_id: int | None = Field(
+        None, exclude=True, repr=False, description="Its chunk's id in the index generation it was read from: where its sentence vectors are."
+    )
 
     @property
     def label(self) -> str:

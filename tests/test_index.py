@@ -17,6 +17,8 @@ from qa.stages import index as index_store
 from qa.errors import BadIndexError
 from qa.evaluate import load_golden
 from qa.models import Chunk, Document
+from qa.stages.chunk import quotable_texts
+from qa.stages.embed import load_encoder
 
 
 @pytest.fixture
@@ -48,6 +50,23 @@ class TestIncremental:
         kept = [i for i, c in enumerate(after.chunks) if c.source != german.name]
         was = [i for i, c in enumerate(before.chunks) if c.source != german.name]
         assert (after.vectors[kept] == before.vectors[was]).all()
+
+    def test_run_sentence_vectors_are_the_models_and_a_build_shares_the_segments_it_keeps(self, settings):
+        Bot.index(settings)
+        before = index_store.read(settings.index_dir)
+        (settings.corpus_dir / "notes.txt").write_text("The meeting is on Friday. It takes place in Berlin.\n", encoding="utf-8")
+        Bot.index(settings)
+        after = index_store.read(settings.index_dir)
+        kept = index_store._segment_name(0)
+        assert os.path.samefile(before.generation / kept, after.generation / kept)
+        assert after.manifest.sentence_segments == [0, before.manifest.sentence_rows]
+        encoder = load_encoder(settings.model)
+        (note_id, note, _), = [entry for entry in after.each_chunk() if entry[1].source == "notes.txt"]
+        first_id, first, _ = next(after.each_chunk())
+        for chunk_id, chunk in ((note_id, note), (first_id, first)):
+            expected = encoder.encode_documents(quotable_texts(chunk.text))
+            assert np.allclose(after.sentence_vectors([chunk_id])[0], expected, atol=2e-3)
+        assert len(after.sentence_vectors([note_id])[0]) == 2
 
     def test_run_added_and_removed_files(self, settings):
         Bot.index(settings)
@@ -130,7 +149,7 @@ def _write_synthetic(index_dir: Path, vectors: np.ndarray, ann: str) -> index_st
     chunks = [Chunk(source="synthetic.txt", char_start=i, char_end=i + 1, line_start=i + 1, line_end=i + 1, text="x") for i in range(len(vectors))]
     fields = dict(model="synthetic", dimension=vectors.shape[1], chunk_tokens=200, chunk_overlap_tokens=40, lexical_analyzer="synthetic", chunker="synthetic", glosser="off")
     document = Document(source="synthetic.txt", text="x", sha256="0" * 64)
-    fresh = {"synthetic.txt": index_store.FreshFile(chunks, vectors, [[] for _ in chunks], {}, {})}
+    fresh = {"synthetic.txt": index_store.FreshFile(chunks, vectors, [vectors[i : i + 1] for i in range(len(chunks))], [[] for _ in chunks], {}, {})}
     index_store.write(index_dir, None, [document], [], fresh, {}, fields, ann)
     return index_store.read(index_dir)
 
@@ -318,10 +337,18 @@ class TestLazyStore:
         fields = {key: getattr(first.manifest, key) for key in ("model", "dimension", "chunk_tokens", "chunk_overlap_tokens", "lexical_analyzer", "chunker", "glosser")}
         chunks = [Chunk(source="small.txt", char_start=0, char_end=1, line_start=1, line_end=1, text="y")]
         document = Document(source="small.txt", text="y", sha256="1" * 64)
-        fresh = {"small.txt": index_store.FreshFile(chunks, vectors[:1], [[]], {}, {})}
+        fresh = {"small.txt": index_store.FreshFile(chunks, vectors[:1], [vectors[:1]], [[]], {}, {})}
         index_store.write(tmp_path, first, [document], ["synthetic.txt"], fresh, {}, fields)
         compacted = index_store.read(tmp_path)
         assert compacted.manifest.rows == compacted.manifest.chunk_count == 1 and compacted.chunks == chunks
+        assert compacted.manifest.sentence_segments == [0] and np.allclose(compacted.sentence_vectors([0])[0], vectors[:1], atol=1e-3)
+
+    def test_a_truncated_sentence_segment_is_damage(self, tmp_path):
+        stored = _write_synthetic(tmp_path, _clustered_vectors(20, 16), "flat")
+        segment = stored.generation / index_store._segment_name(0)
+        segment.write_bytes(segment.read_bytes()[:-2])
+        with pytest.raises(BadIndexError, match="damaged"):
+            index_store.read(tmp_path)
 
     def test_a_waiting_build_names_the_one_it_waits_for(self, tmp_path):
         heard = []

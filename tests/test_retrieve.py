@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -92,3 +93,30 @@ def test_scaled_bm25_counts_a_word_once_by_its_best_alternative():
 def test_names_no_document_holds_are_unknown_however_long(bot):
     assert bot.analyse("What did NVIDIA and UNESCO sign in FY2023 with NASA?").unknown_names == ("NVIDIA", "UNESCO", "FY2023")
     assert bot.analyse("What did NIST sign with KIAT?").unknown_names == ()
+
+
+def test_asking_reads_stored_sentence_vectors_and_embeds_only_the_question(make_bot, monkeypatch):
+    bot = make_bot()
+    encoder = bot._question_encoder()
+
+    def no_passages(*args, **kwargs):
+        raise AssertionError("a passage was embedded at ask time")
+
+    monkeypatch.setattr(encoder, "encode_documents", no_passages)
+    answer = bot.ask("What did NIST sign with Korea?")
+    best = answer.passages[0]
+    assert best.source == "002_7257b5aa37c3b2f3.txt"
+    assert any(p.first_score != p.score for p in answer.passages), "nothing was re-read"
+    assert answer.confidence is not None
+
+
+def test_re_reading_raises_a_chunk_to_its_best_stored_sentence(bot):
+    question = bot.analyse("What did NIST sign with Korea?")
+    retriever = bot._retriever
+    positions, scores, dense, lexical = retriever.candidates(question, 10)
+    reread = retriever.reread(question, positions, scores, dense, lexical)
+    chosen = top_k(scores, 5)
+    vector = retriever.question_vector(question)
+    for slot, rows in zip(chosen, bot._stored.sentence_vectors(positions[chosen])):
+        best = max(float(dense[slot]), float((rows @ vector).max()))
+        assert reread[slot] == pytest.approx(weighted_fusion(best, lexical[slot], retriever.dense_weight))

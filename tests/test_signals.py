@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from qa.stages.signals import Scale, ScalePrior, SentenceVectors, measure, sample_positions, scale, shrink
+from qa.stages.signals import Scale, ScalePrior, measure, sample_positions, scale, shrink
 
 PRIOR = ScalePrior(mean=0.8, std=0.02, weight=50)
 
@@ -72,18 +72,3 @@ def test_the_sentence_signal_is_the_best_cosine_and_stands_in_for_a_missing_dens
     assert signals.sentence == pytest.approx(0.9) and signals.best_dense == 0.5
     lexical_only = measure(vector, sentences, None, None, sentences)
     assert lexical_only.best_dense == pytest.approx(0.9)
-
-
-def test_sentence_vectors_encode_each_text_once():
-    calls = []
-
-    def encode(texts):
-        calls.append(list(texts))
-        return np.array([[len(text), 1.0] for text in texts], dtype=np.float32)
-
-    cache = SentenceVectors(encode)
-    first = cache(["a", "bb", "a"], 2)
-    again = cache(["bb", "ccc"], 2)
-    assert calls == [["a", "bb"], ["ccc"]]
-    assert first[:, 0].tolist() == [1, 2, 1] and again[:, 0].tolist() == [2, 3]
-    assert cache([], 2).shape == (0, 2)

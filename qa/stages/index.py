@@ -9,11 +9,22 @@ the live one::
                   vectors.f32     one float32 row per chunk id, memory-mapped
                   lengths.npy     terms per chunk id (-1: the id's chunk was removed)
                   dense.faiss     IVF-PQ codes or an HNSW graph; absent for exact search
+                  sentences/      one float16 row per quotable sentence, in segments named by their first row
+                  sentence_starts.npy   chunk id i's sentences are rows starts[i]:starts[i + 1]
 
 Asking opens these and reads only what a question needs: the postings of its
 terms, the vector rows it scores, the texts of the chunks it returns. Nothing
 is parsed whole, so opening an index costs the same at 100 chunks and at
 100,000 (benchmarks/scale.py).
+
+Sentence vectors are what re-reading and abstention compare a question with:
+embedded at build time, an ask reads them instead of running the model over
+the best passages' sentences (0.26 of a 0.33 s cold ask on the seeds). They
+outnumber the chunks five to one, so they are stored in immutable segments
+that each build hard-links from the generation before and adds one to: a
+changed file writes its own sentences, never a copy of everyone's. float16
+halves them at no cost to a cosine (its error is about 3e-5, against the
+0.02 spread of one question's cosines).
 
 A build copies the live generation aside, applies the changes there and
 replaces ``CURRENT`` with one atomic rename, so an interrupted build leaves
@@ -31,6 +42,7 @@ repairs it.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fcntl
 import json
@@ -57,13 +69,16 @@ from qa.errors import BadIndexError, DamagedIndexError
 from qa.models import Chunk, Document
 from qa.stages.lexical import index_terms
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 STORE = "store.sqlite"
 VECTORS = "vectors.f32"
 LENGTHS = "lengths.npy"
 DENSE = "dense.faiss"
+SENTENCES = "sentences"
+SENTENCE_STARTS = "sentence_starts.npy"
+SENTENCE_DTYPE = np.float16
 # From this many chunks, ``ann="auto"`` stores IVF-PQ instead of exact search:
 # exact search costs time in proportion to the corpus (2.8 ms a question at
 # 50,000 chunks on 2 cores, 5.5 ms at 100,000, 56 ms at 1,000,000;
@@ -124,16 +139,19 @@ class Manifest(BaseModel):
     chunk_count: int  # live chunks
     rows: int  # chunk ids handed out, holes included: rows of vectors.f32
     dense: str  # flat, ivf or hnsw
+    sentence_segments: list[int] = []  # the first sentence row of each file under sentences/, ascending
+    sentence_rows: int = 0  # sentence rows written, those of removed chunks included
     built_at: str
     checksums: dict[str, FileSum] = {}  # every other file of the generation -> its size and hash
 
 
 @dataclass(frozen=True)
 class FreshFile:
-    """One added or changed file's parts, made by the build: chunk ``i`` has vector row ``i``."""
+    """One added or changed file's parts, made by the build: chunk ``i`` has vector row ``i`` and sentence vectors ``sentences[i]``."""
 
     chunks: list[Chunk]
     vectors: np.ndarray
+    sentences: list[np.ndarray]  # per chunk, one row per quotable sentence (chunk.quotable_texts)
     glosses: list[list[GlossedWord]]
     aliases: dict[str, list[str]]  # mined from the file: Latin term -> local names
     glossed: dict[str, list[str]]  # its glosses read backwards: english key -> words as written
@@ -177,6 +195,10 @@ class StoredIndex:
                 if manifest.rows
                 else np.zeros((0, manifest.dimension), np.float32)
             )
+            self.sentence_starts = np.load(generation / SENTENCE_STARTS)
+            self._sentence_segments = _open_segments(generation, manifest)
+            if len(self.sentence_starts) != manifest.rows + 1 or self.sentence_starts[-1] != manifest.sentence_rows:
+                raise DamagedIndexError(f"index in {index_dir} is damaged (its sentences disagree with its chunks); {_repair_hint(index_dir)}")
             self._db = sqlite3.connect(f"file:{generation / STORE}?mode=ro&immutable=1", uri=True, check_same_thread=False)
             self._db.execute("SELECT 1 FROM chunks LIMIT 1").fetchall()
             self.dense_index = _read_dense(generation) if manifest.dense != "flat" else None
@@ -215,6 +237,20 @@ class StoredIndex:
         if missing:
             raise DamagedIndexError(f"index in {self._index_dir} is damaged (no chunk {missing[0]}); {_repair_hint(self._index_dir)}")
         return [rows[i] for i in ids]
+
+    def sentence_vectors(self, ids: Iterable[int]) -> list[np.ndarray]:
+        """Each chunk's sentence vectors (float32, one row per quotable sentence), in the order asked."""
+        firsts = self.manifest.sentence_segments
+        found = []
+        for chunk_id in ids:
+            start, end = int(self.sentence_starts[chunk_id]), int(self.sentence_starts[chunk_id + 1])
+            if start == end:
+                found.append(np.zeros((0, self.manifest.dimension), np.float32))
+                continue
+            segment = bisect.bisect_right(firsts, start) - 1  # a chunk's sentences are written in one segment
+            first = firsts[segment]
+            found.append(np.asarray(self._sentence_segments[segment][start - first : end - first], dtype=np.float32))
+        return found
 
     def each_chunk(self) -> Iterator[tuple[int, Chunk, list[GlossedWord]]]:
         """Every live chunk in id order, read as it goes: for tools and evaluation, never for asking."""
@@ -272,6 +308,22 @@ def _chunk_of(row: tuple) -> tuple[Chunk, list[GlossedWord]]:
     _, source, char_start, char_end, line_start, line_end, page, text, glosses = row
     chunk = Chunk(source=source, char_start=char_start, char_end=char_end, line_start=line_start, line_end=line_end, page=page, text=text)
     return chunk, [GlossedWord(*word) for word in json.loads(glosses)] if glosses else []
+
+
+def _segment_name(first_row: int) -> str:
+    return f"{SENTENCES}/{first_row:012d}.f16"
+
+
+def _open_segments(generation: Path, manifest: Manifest) -> list[np.ndarray]:
+    """The sentence segments, memory-mapped; each must hold exactly the rows up to the next one's first."""
+    bounds = [*manifest.sentence_segments, manifest.sentence_rows]
+    segments = []
+    for first, end in zip(bounds, bounds[1:]):
+        path = generation / _segment_name(first)
+        if path.stat().st_size != (end - first) * manifest.dimension * np.dtype(SENTENCE_DTYPE).itemsize:
+            raise ValueError(f"{_segment_name(first)} has the wrong size")
+        segments.append(np.memmap(path, dtype=SENTENCE_DTYPE, mode="r", shape=(end - first, manifest.dimension)))
+    return segments
 
 
 def _read_dense(generation: Path):
@@ -519,9 +571,12 @@ def write(
     staging.mkdir()
     try:
         manifest = _build(staging, previous, documents, list(drop), fresh, lexicons, manifest_fields, ann)
-        for part in staging.iterdir():  # on disk before the switch: a crash never publishes a half-flushed part
-            _fsync_file(part)
-        manifest = manifest.model_copy(update={"checksums": folder_sums(staging, skip=(MANIFEST,))})
+        for part in staging.rglob("*"):  # on disk before the switch: a crash never publishes a half-flushed part
+            if part.is_file():
+                _fsync_file(part)
+            else:
+                _fsync_dir(part)
+        manifest = manifest.model_copy(update={"checksums": folder_sums(staging, skip=(MANIFEST,), known=_linked_sums(previous, staging))})
         _write_file(staging / MANIFEST, manifest.model_dump_json(indent=2))
         _fsync_dir(staging)
         os.replace(staging, index_dir / name)
@@ -560,10 +615,18 @@ def _build(
     if previous is not None:
         shutil.copyfile(previous.generation / STORE, staging / STORE)
         shutil.copyfile(previous.generation / VECTORS, staging / VECTORS)
+        (staging / SENTENCES).mkdir()
+        for first in previous.manifest.sentence_segments:
+            _link(previous.generation / _segment_name(first), staging / _segment_name(first))
+        segments = list(previous.manifest.sentence_segments)
+        sentence_starts = previous.sentence_starts.copy()
         lengths = previous.lengths.copy()
         dead_chunks = previous.chunks_at(dead)
         previous_kind = previous.manifest.dense
     else:
+        (staging / SENTENCES).mkdir()
+        segments = []
+        sentence_starts = np.zeros(1, np.int64)
         lengths = np.zeros(0, np.int32)
         dead_chunks = []
         previous_kind = "flat"
@@ -612,6 +675,16 @@ def _build(
             handle.write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
         handle.flush()
         os.fsync(handle.fileno())
+    new_sentences = [rows for parts in fresh.values() for rows in parts.sentences]
+    sentence_rows = int(sentence_starts[-1])
+    if sum(len(rows) for rows in new_sentences):
+        segments.append(sentence_rows)
+        with open(staging / _segment_name(sentence_rows), "wb") as handle:
+            for rows in new_sentences:
+                handle.write(np.ascontiguousarray(rows, dtype=SENTENCE_DTYPE).tobytes())
+    counts = np.asarray([len(rows) for rows in new_sentences], np.int64)
+    sentence_starts = np.concatenate([sentence_starts, sentence_rows + np.cumsum(counts)]).astype(np.int64)
+    np.save(staging / SENTENCE_STARTS, sentence_starts)
     live = int((lengths >= 0).sum())
     kind = dense_kind(live, ann)
     if kind != "flat":
@@ -623,6 +696,8 @@ def _build(
         chunk_count=live,
         rows=len(lengths),
         dense=kind,
+        sentence_segments=segments,
+        sentence_rows=int(sentence_starts[-1]),
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **manifest_fields,
     )
@@ -646,7 +721,9 @@ def _compacted(staging, previous, documents, drop, fresh, lexicons, manifest_fie
         for table, into in (("aliases", aliases), ("glossed", glossed)):
             for key, value in previous._query(f"SELECT key, {'name' if table == 'aliases' else 'word'} FROM {table} WHERE source = ? ORDER BY rowid", (source,)):
                 into[key].append(value)
-        kept[source] = FreshFile([c for c, _ in parts], np.asarray(previous.rows[ids]), [g for _, g in parts], dict(aliases), dict(glossed))
+        kept[source] = FreshFile(
+            [c for c, _ in parts], np.asarray(previous.rows[ids]), previous.sentence_vectors(ids), [g for _, g in parts], dict(aliases), dict(glossed)
+        )
     kept_lexicons = {source: previous.file_lexicon(source) for source in kept_sources}
     return _build(staging, None, documents, [], {**kept, **fresh}, {**kept_lexicons, **lexicons}, manifest_fields, ann)
 
@@ -750,6 +827,26 @@ def _write_dense(staging, previous, previous_kind, kind, rows, lengths, dead, ne
         ids = np.flatnonzero(lengths >= 0)
         index = dense_index(np.asarray(rows[ids]), ids, dimension, kind)
     faiss.write_index(index, str(staging / DENSE))
+
+
+def _linked_sums(previous: StoredIndex | None, staging: Path) -> dict:
+    """The recorded sums of the files ``staging`` shares with the previous generation: those need no reading."""
+    if previous is None:
+        return {}
+    shared = {}
+    for name, total in previous.manifest.checksums.items():
+        mine, theirs = staging / name, previous.generation / name
+        if name.startswith(f"{SENTENCES}/") and mine.exists() and theirs.exists() and os.path.samefile(mine, theirs):
+            shared[name] = total
+    return shared
+
+
+def _link(source: Path, target: Path) -> None:
+    """Share an immutable file between generations; copy it where the file system has no hard links."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def _write_file(path: Path, content: str) -> None:

@@ -20,7 +20,6 @@ from qa.lru import LRU
 from qa.stages.index import StoredIndex, dense_search
 from qa.stages.lexical import BM25, analyze_query
 from qa.models import Chunk, Passage, Question
-from qa.stages.chunk import quotable_texts
 from qa.stages.rerank import RERANK_POOL
 
 Mode = Literal["dense", "lexical", "hybrid"]
@@ -102,7 +101,9 @@ def top_k(scores: np.ndarray, k: int) -> list[int]:
     return sorted(candidates.tolist(), key=lambda p: (-scores[p], p))
 
 
-def passage_of(chunk: Chunk, rank: int, score: float, glosses, dense: float | None = None, first_score: float | None = None) -> Passage:
+def passage_of(
+    chunk: Chunk, rank: int, score: float, glosses, dense: float | None = None, first_score: float | None = None, chunk_id: int | None = None
+) -> Passage:
     """A chunk as retrieved: its offsets and lines carried over unchanged, so a passage slices its file as the chunk does."""
     return Passage(
         rank=rank,
@@ -117,6 +118,7 @@ def passage_of(chunk: Chunk, rank: int, score: float, glosses, dense: float | No
         glosses=tuple(glosses),
         dense=None if dense is None else round(dense, 6),
         first_score=round(score if first_score is None else first_score, 6),
+        chunk_id=chunk_id,
     )
 
 
@@ -132,14 +134,14 @@ class Retriever:
         rerank: Callable[[str, list[str]], np.ndarray] | None = None,
         dense_weight: float = DENSE_WEIGHT,
         read_glosses: bool = False,
-        sentence_vectors: Callable[[list[str]], np.ndarray] | None = None,
+        reread: bool = True,
     ):
         self.stored = stored
         self.read_glosses = read_glosses
         self.dense_weight = dense_weight
         self.bridge = bridge
         self.rerank = rerank
-        self.sentence_vectors = sentence_vectors
+        self.rereads = reread
         self.encode_query = encode_query
         self.mode = mode
         self._bm25: BM25 | None = None
@@ -206,32 +208,26 @@ class Retriever:
         # NIST sign with Korea?"), which no one sentence answers: re-read, it drifted to another article's
         # signing (follow-ups 0.800 -> 0.700 hit@1), so it keeps fusion's order.
         follow_up = question.search != question.text
-        if self.rerank is None and self.sentence_vectors is not None and dense is not None and not follow_up:
+        if self.rerank is None and self.rereads and dense is not None and not follow_up:
             scores = self.reread(question, positions, scores, dense, lexical)
         ranked = top_k(scores, k)
         passages = []
         for rank, (best, (chunk, glosses)) in enumerate(zip(ranked, self.stored.chunks_at(positions[ranked])), start=1):
             cosine = float(dense[best]) if dense is not None else None
-            passages.append(passage_of(chunk, rank, float(scores[best]), glosses, cosine, float(first[best])))
+            passages.append(passage_of(chunk, rank, float(scores[best]), glosses, cosine, float(first[best]), int(positions[best])))
         return passages
 
     def reread(self, question: Question, positions: np.ndarray, scores: np.ndarray, dense: np.ndarray, lexical: np.ndarray | None) -> np.ndarray:
         """The best candidates' scores with each one's dense side raised to its best sentence's cosine.
 
         A chunk's vector averages its sentences, so the one sentence that
-        answers is diluted by the rest; read sentence by sentence, the answer
-        stands out. Only raised, never lowered: a chunk outside the re-read
+        answers is diluted by the rest; read sentence by sentence (their
+        vectors made at index time), the answer stands out. Only raised, never lowered: a chunk outside the re-read
         few cannot overtake one inside it.
         """
         chosen = top_k(scores, REREAD_POOL)
-        owners, texts = [], []
-        for slot, (chunk, _) in enumerate(self.stored.chunks_at(positions[chosen])):
-            for sentence in quotable_texts(chunk.text):
-                owners.append(slot)
-                texts.append(sentence)
-        sentences = np.full(len(chosen), -np.inf)
-        if texts:  # one batch for all of them: the engine pays per call
-            np.maximum.at(sentences, np.asarray(owners), self.sentence_vectors(texts) @ self.question_vector(question))
+        vector = self.question_vector(question)
+        sentences = np.asarray([(rows @ vector).max() if len(rows) else -np.inf for rows in self.stored.sentence_vectors(positions[chosen])])
         return raised(scores, dense, lexical, np.asarray(chosen, dtype=np.int64), sentences, self.dense_weight)
 
     def model_texts(self, ids: list[int]) -> list[str]:

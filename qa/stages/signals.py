@@ -11,21 +11,17 @@ two things instead, both measured with the question's own vector:
   shrunk towards the model's typical scale (``ScalePrior``), with a weight of
   ``prior.weight`` chunks: three chunks barely move it, thousands decide it;
 - **sentence cosines**: the question against each sentence of the best
-  passage, embedded as a passage. A passage about the right subject whose
-  every sentence is beside the point scores low here.
+  passage, embedded as a passage when the index was built. A passage about
+  the right subject whose every sentence is beside the point scores low here.
 
-All scoring is pure (arrays in, numbers out); ``SentenceVectors`` caches the
-one model call, since the same passages come back for many questions.
+All scoring is pure: arrays in, numbers out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 import numpy as np
 from pydantic import BaseModel, Field
 
-from qa.lru import LRU
 
 # Chunks the collection's scale is estimated on: enough for a stable mean and
 # spread, few enough to cost under a millisecond.
@@ -109,23 +105,3 @@ def measure(
     best_sentence = float(cosines.max()) if len(cosines) else (best_dense or 0.0)
     best_dense = best_sentence if best_dense is None else best_dense
     return Signals(scale=scale(sample @ vector, prior), best_dense=best_dense, sentence=best_sentence)
-
-
-class SentenceVectors:
-    """Sentence embeddings, cached by text: the same passages come back for many questions."""
-
-    def __init__(self, encode_documents: Callable[[list[str]], np.ndarray], size: int = 16384):
-        self._encode = encode_documents
-        self._rows: LRU[str, np.ndarray] = LRU(size)
-
-    def __call__(self, texts: Sequence[str], dimension: int) -> np.ndarray:
-        """One row per text; texts not seen before are encoded in one batch."""
-        if not texts:
-            return np.zeros((0, dimension), np.float32)
-        found = {text: self._rows.get(text) for text in dict.fromkeys(texts)}
-        missing = [text for text, row in found.items() if row is None]
-        if missing:
-            for text, row in zip(missing, self._encode(missing)):
-                found[text] = np.asarray(row, dtype=np.float32)
-                self._rows.put(text, found[text])
-        return np.stack([found[text] for text in texts])
