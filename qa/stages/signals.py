@@ -28,7 +28,8 @@ from pydantic import BaseModel, Field
 SCALE_SAMPLE = 4096
 # Whose sentences are compared with the question: the best passage's. Measured with each collection left out of
 # the calibration (benchmarks/abstention.py), the sentences of the top one, two or three passages refused within
-# 0.07 of each other on every set, and the top one's cost a third of the time (0.36 s for three Korean passages).
+# 0.07 of each other on every set; the simplest is kept (when sentences were embedded at ask time it also cost a
+# third of the time; they are read from the index now).
 SENTENCE_PASSAGES = 1
 
 
