@@ -251,7 +251,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 def index_files(index_dir: Path) -> list[str]:
     generation = (index_dir / "CURRENT").read_text().strip()
-    return ["CURRENT", *sorted(f"{generation}/{p.name}" for p in (index_dir / generation).iterdir())]
+    files = (path.relative_to(index_dir).as_posix() for path in (index_dir / generation).rglob("*") if path.is_file())
+    return ["CURRENT", *sorted(files)]
 
 
 DAMAGE = st.sampled_from(["truncate", "flip", "delete", "empty", "append"])
