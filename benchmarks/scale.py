@@ -278,7 +278,7 @@ def synthesize(corpus: Path, index: Path, size: int, seeds_index: Path) -> dict:
             )
             for source, (chunks, glosses, vectors) in parts.items()
         }
-        index_store.write(index, None, documents, [], fresh, lexicon, fields, settings.ann)
+        index_store.write(index, None, {d.source: d.sha256 for d in documents}, [], fresh, lexicon, fields, settings.ann)
     else:  # the format before: every part in memory, written whole
         from qa.crosslingual.bridge import merge_aliases
         from qa.crosslingual.lexicon import merge_lexicons

@@ -34,6 +34,7 @@ from qa.crosslingual.dictionary_worker import Prepared, prepare_in_background
 from qa.crosslingual.gloss import english_view, glossed_lexicon, glosser, words_within
 from qa.crosslingual.language import detect
 from qa.stages import ingest
+from qa.stages.ingest.seen import stat_of
 from qa.stages.lexical import ANALYZER
 from qa.stages.llm import LLM, TextSink
 from qa.models import Answer, Chunk, Passage, Question, SourceExcerpt, page_at
@@ -302,12 +303,14 @@ class Bot:
         size = sum(path.stat().st_size for path in settings.index_dir.rglob("*") if path.is_file())
         now: dict[str, str] | None = None
         if settings.corpus_dir.is_dir():
-            # Hashes of the bytes alone, as the manifest keeps them: nothing is extracted.
+            # Hashes of the bytes alone, as the manifest keeps them: nothing is extracted, and a file
+            # that looks as it did when it was indexed is not read.
+            seen = ingest.SeenFiles(settings.index_dir)
             now = {}
             for source, path in ingest.find_files(settings.corpus_dir, settings.include, settings.exclude):
                 if path.suffix.lower() in ingest.READERS:
                     try:
-                        now[source] = hashlib.sha256(path.read_bytes()).hexdigest()
+                        now[source] = seen.hash_of(source, stat_of(path)) or hashlib.sha256(path.read_bytes()).hexdigest()
                     except OSError:
                         continue
         built = manifest.files
@@ -343,21 +346,34 @@ class Bot:
                     log.warning("%s; rebuilding the whole index", str(error).split("; repair it")[0])
                 else:
                     _check_recipe(manifest, settings, index_dir)
+            previous = index_store.read(index_dir) if manifest is not None else None
             store = ingest.ExtractStore(index_dir)
+            # Files that look as they did when indexed are not read again; an index from before per-file
+            # lexicons needs every file's text once, to make them.
+            seen = ingest.SeenFiles(index_dir) if previous is None or previous.has_file_lexicons else None
             corpus = ingest.read_corpus(
-                corpus_dir, settings.include, settings.exclude, store, progress, settings.max_file_bytes, settings.max_line_chars
+                corpus_dir,
+                settings.include,
+                settings.exclude,
+                store,
+                progress,
+                settings.max_file_bytes,
+                settings.max_line_chars,
+                seen,
+                manifest.files if manifest is not None else None,
             )
             if corpus.skipped and settings.strict:
                 raise CorpusError(f"{corpus.skipped_summary()} (--strict), first {corpus.skipped[0]}")
             documents = corpus.documents
-            if not documents:
+            if not corpus.hashes:
                 raise CorpusError(ingest.no_documents(corpus_dir, corpus))
             skipped = tuple(corpus.skipped)
-            changes = index_store.diff(documents, manifest)
+            changes = index_store.diff(documents, manifest, corpus.unchanged)
             if manifest is not None and not changes.any:  # the files are checked, and the manifest says nothing changed
+                if seen is not None:
+                    seen.save()
                 _export_query_encoder(settings, None)
-                return IndexReport(len(documents), 0, 0, 0, manifest.chunk_count, 0, time.perf_counter() - started, index_dir, skipped)
-            previous = index_store.read(index_dir) if manifest is not None else None
+                return IndexReport(len(corpus.hashes), 0, 0, 0, manifest.chunk_count, 0, time.perf_counter() - started, index_dir, skipped)
 
             # The bundled engine maps its weights in an instant, and one that cannot run on this CPU must say
             # so before any work starts; a sentence-transformers model loads while the dictionaries work.
@@ -434,7 +450,7 @@ class Bot:
             written = index_store.write(
                 index_dir,
                 previous,
-                documents,
+                corpus.hashes,
                 [*changes.changed_sources, *changes.removed],
                 fresh,
                 prepared.lexicons,
@@ -442,11 +458,13 @@ class Bot:
                 settings.ann,
             )
             progress("writing", 1, 1)
+            if seen is not None:
+                seen.save()
             # The generation just replaced may still be read, so its extractions stay too.
             store.prune(set(written.files.values()) | set(manifest.files.values() if manifest else ()))
             _export_query_encoder(settings, encoder)
         return IndexReport(
-            files=len(documents),
+            files=len(corpus.hashes),
             added=len(changes.added),
             changed=len(changes.changed),
             removed=len(changes.removed),

@@ -17,7 +17,9 @@ from qa.stages import index as index_store
 from qa.errors import BadIndexError
 from qa.evaluate import load_golden
 from qa.models import Chunk, Document
+from qa.stages import ingest
 from qa.stages.chunk import quotable_texts
+from qa.stages.ingest.seen import SETTLE_NS
 from qa.stages.embed import load_encoder
 
 
@@ -67,6 +69,19 @@ class TestIncremental:
             expected = encoder.encode_documents(quotable_texts(chunk.text))
             assert np.allclose(after.sentence_vectors([chunk_id])[0], expected, atol=2e-3)
         assert len(after.sentence_vectors([note_id])[0]) == 2
+
+    def test_run_files_that_look_unchanged_are_not_read_again(self, settings, monkeypatch):
+        real = ingest.time.time_ns
+        monkeypatch.setattr(ingest.time, "time_ns", lambda: real() + 10 * SETTLE_NS)  # the files have settled
+        Bot.index(settings)
+        read = []
+        original = ingest._read_one
+        monkeypatch.setattr(ingest, "_read_one", lambda source, *args, **kwargs: read.append(source) or original(source, *args, **kwargs))
+        german = settings.corpus_dir / "000_81784bd76aef5d8c.txt"
+        german.write_text(german.read_text(encoding="utf-8") + "\nEin neuer Satz über Quantencomputer.\n", encoding="utf-8")
+        report = Bot.index(settings)
+        assert read == [german.name] and (report.files, report.changed) == (3, 1)
+        assert Bot.status(settings).changed == []
 
     def test_run_added_and_removed_files(self, settings):
         Bot.index(settings)
@@ -150,7 +165,7 @@ def _write_synthetic(index_dir: Path, vectors: np.ndarray, ann: str) -> index_st
     fields = dict(model="synthetic", dimension=vectors.shape[1], chunk_tokens=200, chunk_overlap_tokens=40, lexical_analyzer="synthetic", chunker="synthetic", glosser="off")
     document = Document(source="synthetic.txt", text="x", sha256="0" * 64)
     fresh = {"synthetic.txt": index_store.FreshFile(chunks, vectors, [vectors[i : i + 1] for i in range(len(chunks))], [[] for _ in chunks], {}, {})}
-    index_store.write(index_dir, None, [document], [], fresh, {}, fields, ann)
+    index_store.write(index_dir, None, {document.source: document.sha256}, [], fresh, {}, fields, ann)
     return index_store.read(index_dir)
 
 
@@ -338,7 +353,7 @@ class TestLazyStore:
         chunks = [Chunk(source="small.txt", char_start=0, char_end=1, line_start=1, line_end=1, text="y")]
         document = Document(source="small.txt", text="y", sha256="1" * 64)
         fresh = {"small.txt": index_store.FreshFile(chunks, vectors[:1], [vectors[:1]], [[]], {}, {})}
-        index_store.write(tmp_path, first, [document], ["synthetic.txt"], fresh, {}, fields)
+        index_store.write(tmp_path, first, {document.source: document.sha256}, ["synthetic.txt"], fresh, {}, fields)
         compacted = index_store.read(tmp_path)
         assert compacted.manifest.rows == compacted.manifest.chunk_count == 1 and compacted.chunks == chunks
         assert compacted.manifest.sentence_segments == [0] and np.allclose(compacted.sentence_vectors([0])[0], vectors[:1], atol=1e-3)

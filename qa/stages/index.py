@@ -54,10 +54,11 @@ import threading
 import uuid
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
@@ -68,6 +69,9 @@ from qa.crosslingual.lexicon import MAX_TRANSLATIONS, Ranked, merge_lexicons
 from qa.errors import BadIndexError, DamagedIndexError
 from qa.models import Chunk, Document
 from qa.stages.lexical import index_terms
+
+if TYPE_CHECKING:
+    from qa.stages.ingest import Unchanged
 
 FORMAT_VERSION = 4
 CURRENT = "CURRENT"
@@ -549,7 +553,7 @@ def _best(scores: np.ndarray, k: int) -> np.ndarray:
 def write(
     index_dir: Path,
     previous: StoredIndex | None,
-    documents: list[Document],
+    files: dict[str, str],
     drop: Iterable[str],
     fresh: dict[str, FreshFile],
     lexicons: dict[str, Ranked],
@@ -559,7 +563,8 @@ def write(
     """Write the next generation beside the live one, then switch to it atomically.
 
     It is the previous generation less the chunks of the sources in ``drop``
-    (removed or changed files), plus the ``fresh`` files' parts under new ids.
+    (removed or changed files), plus the ``fresh`` files' parts under new ids;
+    ``files`` maps every file of the corpus to the SHA-256 of its bytes.
     ``lexicons`` holds the ranked lexicons of the files whose lexicon is new:
     the fresh ones, or every file when the previous generation predates
     per-file lexicons; the dropped files' lexicons leave with them.
@@ -570,7 +575,7 @@ def write(
     staging = index_dir / f".building-{name}"
     staging.mkdir()
     try:
-        manifest = _build(staging, previous, documents, list(drop), fresh, lexicons, manifest_fields, ann)
+        manifest = _build(staging, previous, files, list(drop), fresh, lexicons, manifest_fields, ann)
         for part in staging.rglob("*"):  # on disk before the switch: a crash never publishes a half-flushed part
             if part.is_file():
                 _fsync_file(part)
@@ -601,7 +606,7 @@ def write(
 def _build(
     staging: Path,
     previous: StoredIndex | None,
-    documents: list[Document],
+    files: dict[str, str],
     drop: list[str],
     fresh: dict[str, FreshFile],
     lexicons: dict[str, Ranked],
@@ -611,7 +616,7 @@ def _build(
     dimension = manifest_fields["dimension"]
     dead = previous.ids_of(drop) if previous is not None else []
     if previous is not None and _needs_compacting(previous, len(dead), sum(len(f.chunks) for f in fresh.values())):
-        return _compacted(staging, previous, documents, drop, fresh, lexicons, manifest_fields, ann)
+        return _compacted(staging, previous, files, drop, fresh, lexicons, manifest_fields, ann)
     if previous is not None:
         shutil.copyfile(previous.generation / STORE, staging / STORE)
         shutil.copyfile(previous.generation / VECTORS, staging / VECTORS)
@@ -692,7 +697,7 @@ def _build(
         _write_dense(staging, previous, previous_kind, kind, rows, lengths, np.asarray(dead, np.int64), np.asarray(new_ids, np.int64), dimension)
     return Manifest(
         format_version=FORMAT_VERSION,
-        files={d.source: d.sha256 for d in documents},
+        files=files,
         chunk_count=live,
         rows=len(lengths),
         dense=kind,
@@ -709,7 +714,7 @@ def _needs_compacting(previous: StoredIndex, dying: int, adding: int) -> bool:
     return holes > max(live, 1000)
 
 
-def _compacted(staging, previous, documents, drop, fresh, lexicons, manifest_fields, ann) -> Manifest:
+def _compacted(staging, previous, files, drop, fresh, lexicons, manifest_fields, ann) -> Manifest:
     """A from-scratch write of the kept chunks and the fresh ones: ids dense again, the holes gone."""
     kept_sources = sorted({chunk.source for chunk in previous.chunks} - set(drop))
     kept: dict[str, FreshFile] = {}
@@ -725,7 +730,7 @@ def _compacted(staging, previous, documents, drop, fresh, lexicons, manifest_fie
             [c for c, _ in parts], np.asarray(previous.rows[ids]), previous.sentence_vectors(ids), [g for _, g in parts], dict(aliases), dict(glossed)
         )
     kept_lexicons = {source: previous.file_lexicon(source) for source in kept_sources}
-    return _build(staging, None, documents, [], {**kept, **fresh}, {**kept_lexicons, **lexicons}, manifest_fields, ann)
+    return _build(staging, None, files, [], {**kept, **fresh}, {**kept_lexicons, **lexicons}, manifest_fields, ann)
 
 
 def _update_lexicon(database: sqlite3.Connection, previous: StoredIndex | None, drop: list[str], lexicons: dict[str, Ranked]) -> None:
@@ -908,7 +913,7 @@ class Changes:
     added: list[Document]
     changed: list[Document]
     removed: list[str]
-    unchanged: list[Document]
+    unchanged: list[Document | Unchanged]
 
     @property
     def to_embed(self) -> list[Document]:
@@ -923,12 +928,13 @@ class Changes:
         return bool(self.added or self.changed or self.removed)
 
 
-def diff(documents: list[Document], previous: Manifest | None) -> Changes:
+def diff(documents: list[Document], previous: Manifest | None, unread: Sequence[Unchanged] = ()) -> Changes:
+    """``documents`` were read; ``unread`` files were not, since they look as they did when indexed."""
     known = previous.files if previous else {}
-    current = {d.source for d in documents}
+    current = {d.source for d in documents} | {d.source for d in unread}
     return Changes(
         added=[d for d in documents if d.source not in known],
         changed=[d for d in documents if d.source in known and known[d.source] != d.sha256],
         removed=sorted(set(known) - current),
-        unchanged=[d for d in documents if known.get(d.source) == d.sha256],
+        unchanged=[*(d for d in documents if known.get(d.source) == d.sha256), *unread],
     )

@@ -19,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from qa.models import Document
 from qa.stages.ingest import markup, office, pdf, text
 from qa.stages.ingest.base import EXTRACTOR, Extraction, Unreadable
 from qa.stages.ingest.files import find_files
+from qa.stages.ingest.seen import SeenFiles, stat_of
 from qa.stages.ingest.store import ExtractStore
 from qa.text import one_line, unpaired_surrogate
 
@@ -87,13 +89,27 @@ class Skipped:
         return one_line(f"{self.source}: {self.detail}")  # a file name's escape sequences and line breaks shown, not obeyed
 
 
+@dataclass(frozen=True)
+class Unchanged:
+    """A file that looks as it did when the index hashed it (``seen``): its bytes were not read again."""
+
+    source: str
+    sha256: str
+
+
 @dataclass
 class Corpus:
-    """What reading a corpus folder found: the documents, and the files skipped with why."""
+    """What reading a corpus folder found: the documents read, the files known unchanged, and the files skipped with why."""
 
     documents: list[Document]
     skipped: list[Skipped] = field(default_factory=list)
     extracted: int = 0  # documents read from their files rather than from the store
+    unchanged: list[Unchanged] = field(default_factory=list)
+
+    @property
+    def hashes(self) -> dict[str, str]:
+        """Every readable file's source and the SHA-256 of its bytes, read or known."""
+        return {**{d.source: d.sha256 for d in self.unchanged}, **{d.source: d.sha256 for d in self.documents}}
 
     def skipped_summary(self) -> str:
         return skipped_summary(self.skipped)
@@ -135,11 +151,15 @@ def read_corpus(
     progress: Progress | None = None,
     max_bytes: int | None = None,
     max_line_chars: int | None = None,
+    seen: SeenFiles | None = None,
+    indexed: Mapping[str, str] | None = None,
 ) -> Corpus:
     """Every chosen file of the folder as a Document, or as a Skipped with its reason.
 
     With a ``store``, a file whose bytes were extracted before (same hash, same
     ``EXTRACTOR``) is taken from it, and fresh extractions are kept in it.
+    With ``seen`` and the hashes the index holds (``indexed``), a file that
+    looks as it did when it was indexed is not read: it is ``Unchanged``.
     Files over ``max_bytes``, or whose text has a line over ``max_line_chars``
     (minified or generated text, which would make one unreadable chunk), are
     skipped as ``oversized``.
@@ -147,6 +167,16 @@ def read_corpus(
     chosen = find_files(corpus_dir, include, exclude)
     corpus = Corpus([])
     for number, (source, path) in enumerate(chosen, start=1):
+        try:
+            stat, looked_at = (stat_of(path), time.time_ns()) if seen is not None and path.suffix.lower() in READERS else (None, 0)
+        except OSError:
+            stat = None
+        known = seen.hash_of(source, stat) if seen is not None and stat is not None else None
+        if known is not None and indexed is not None and indexed.get(source) == known and (max_bytes is None or stat[0] <= max_bytes):
+            corpus.unchanged.append(Unchanged(source, known))
+            if progress is not None:
+                progress("reading", number, len(chosen))
+            continue
         try:
             document, fresh = _read_one(source, path, store, max_bytes, max_line_chars)
         except Unreadable as error:
@@ -159,8 +189,12 @@ def read_corpus(
         else:
             corpus.documents.append(document)
             corpus.extracted += fresh
+            if seen is not None and stat is not None:
+                seen.record(source, stat, document.sha256, looked_at)
         if progress is not None:
             progress("reading", number, len(chosen))
+    if seen is not None:
+        seen.keep_only(set(corpus.hashes))
     return corpus
 
 
@@ -219,7 +253,9 @@ __all__ = [
     "Corpus",
     "ExtractStore",
     "Extraction",
+    "SeenFiles",
     "Skipped",
+    "Unchanged",
     "Unreadable",
     "extract",
     "find_files",
