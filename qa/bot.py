@@ -419,9 +419,9 @@ class Bot:
             def on_batch(count: int) -> None:
                 nonlocal embedded
                 embedded += count
-                progress("embedding", embedded, len(every_text))
+                progress("embedding chunks and sentences", embedded, len(every_text))
 
-            progress("embedding", 0, len(every_text))
+            progress("embedding chunks and sentences", 0, len(every_text))
             dimension = encoder.dimension if encoder is not None else manifest.dimension
             encoded = encoder.encode_documents(every_text, settings.batch_size, on_batch) if every_text else np.zeros((0, dimension), np.float32)
             vectors = encoded[[row_of[text] for text in texts]].reshape(len(texts), dimension)
