@@ -168,3 +168,28 @@ class TestFurniture:
         text = "Erster Absatz mit Inhalt.\n• 작게\nZweiter Absatz mit Inhalt."
         segments = content_segments(text)
         assert [text[s.start : s.end].strip() for s in segments] == ["Erster Absatz mit Inhalt.", "Zweiter Absatz mit Inhalt."]
+
+
+def _weight_char_by_char(text: str) -> float:
+    """The definition: letters 1, ideographs and Hangul 2, digits 0.5."""
+    weight = 0.0
+    for char in text:
+        if char.isalpha():
+            weight += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+        elif char.isdigit():
+            weight += 0.5
+    return weight
+
+
+class TestLetterWeight:
+    @given(st.text())
+    def test_run_matches_the_definition_on_generated_text(self, text):
+        assert letter_weight(text) == _weight_char_by_char(text)
+
+    def test_run_matches_the_definition_on_the_seeds(self):
+        for path in SEEDS.iterdir():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                assert letter_weight(line) == _weight_char_by_char(line), line
+
+    def test_run_examples(self):
+        assert (letter_weight("新闻"), letter_weight("ab"), letter_weight("12"), letter_weight("장 a.")) == (4, 2, 1, 3)

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator, Sequence, Set as AbstractSet
 from dataclasses import dataclass, replace
 
-from qa.stages.chunk import quotable_sentences
+from qa.stages.chunk import Span, quotable_sentences
 from qa.crosslingual.gloss import GlossedWord, words_within
 from qa.stages.lexical import analyze, analyze_query, cognate_keys, index_terms
 from qa.models import Answer, Citation, Passage, Question
@@ -49,7 +49,7 @@ def sentences_of(passage: Passage) -> list[Candidate]:
     """The passage's sentences, located in the source file to the character and line."""
     text = passage.text
     found = []
-    for span in quotable_sentences(text):
+    for span in _quotable(text):
         piece = text[span.start : span.end]
         found.append(
             Candidate(
@@ -64,6 +64,13 @@ def sentences_of(passage: Passage) -> list[Candidate]:
             )
         )
     return found
+
+
+# Splitting a passage into sentences and weighing them was a fifth of a warm question's time at
+# 100,000 chunks (benchmarks/scale.py, profiled); like the terms below, it depends on the text alone.
+@functools.lru_cache(maxsize=4096)
+def _quotable(text: str) -> tuple[Span, ...]:
+    return tuple(quotable_sentences(text))
 
 
 def present_terms(text: str, glosses: Sequence[GlossedWord] = ()) -> frozenset[str]:

@@ -13,8 +13,10 @@ ticker. A sentence is cut only when it alone exceeds the chunk size.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -51,18 +53,17 @@ def letter_weight(text: str) -> float:
     One CJK character carries about as much as two Latin letters, so the same
     furniture thresholds work for "Zum Nachlesen" and "新闻动态"; digits weigh
     little so that tickers and timestamps ("01.21 장종료") read as furniture.
+    Answering weighs every sentence of the passages it reads, so the string is
+    counted in C and each distinct character weighed once.
     """
-    weight = 0.0
-    for char in text:
-        if char.isalpha():
-            weight += 2 if _is_wide(char) else 1
-        elif char.isdigit():
-            weight += 0.5
-    return weight
+    return sum(_char_weight(char) * count for char, count in Counter(text).items())
 
 
-def _is_wide(char: str) -> bool:
-    return unicodedata.east_asian_width(char) in ("W", "F") and char.isalpha()
+@functools.cache
+def _char_weight(char: str) -> float:
+    if char.isalpha():
+        return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return 0.5 if char.isdigit() else 0
 
 
 def has_sentence_end(text: str) -> bool:
