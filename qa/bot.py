@@ -31,7 +31,7 @@ from qa.excerpt import quote_marks
 from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
 from qa.crosslingual import dictionary_worker
 from qa.crosslingual.dictionary_worker import Prepared, prepare_in_background
-from qa.crosslingual.gloss import english_view, glossed_lexicon, glosser, words_within
+from qa.crosslingual.gloss import GlossedWord, english_view, glossed_lexicon, glosser, words_within
 from qa.crosslingual.language import detect
 from qa.stages import ingest
 from qa.stages.ingest.seen import stat_of
@@ -67,10 +67,11 @@ class IndexReport:
     changed: int
     removed: int
     chunks: int
-    embedded: int
+    embedded: int  # chunks the model read
     seconds: float
     index_dir: Path
     skipped: tuple[ingest.Skipped, ...] = ()
+    reused: int = 0  # chunks of edited or renamed files whose text the index already held, with its vector
 
     def summary(self) -> str:
         if not (self.added or self.changed or self.removed):
@@ -78,7 +79,8 @@ class IndexReport:
         else:
             line = (
                 f"Indexed {self.files} files ({self.added} added, {self.changed} changed, {self.removed} removed): "
-                f"{self.chunks} chunks, {self.embedded} embedded, in {self.index_dir} ({self.seconds:.1f}s)"
+                f"{self.chunks} chunks, {self.embedded} embedded{f' ({self.reused} unchanged kept)' if self.reused else ''}, "
+                f"in {self.index_dir} ({self.seconds:.1f}s)"
             )
         skipped = ingest.skipped_summary(self.skipped)
         return f"{line}; {skipped}" if skipped else line
@@ -207,6 +209,37 @@ def _glossed(preparing: Callable[[], Prepared], progress: Progress) -> Prepared:
     prepared = preparing()
     progress("glossing", 1, 1)
     return prepared
+
+
+def _embed(
+    encoder: Encoder | None,
+    texts: list[str],
+    sentences: list[list[str]],
+    known: dict[str, np.ndarray],
+    dimension: int,
+    batch_size: int,
+    progress: Progress,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The chunks' vectors, and each chunk's sentence vectors, in one batch through the model.
+
+    Sentences are embedded as passages too: re-reading and abstention compare
+    the question with them. A text met twice (the sentences that overlapping
+    chunks share) is embedded once, and a text in ``known`` not at all.
+    """
+    every_text = dict.fromkeys([*texts, *(sentence for chunk_sentences in sentences for sentence in chunk_sentences)])
+    to_encode = [text for text in every_text if text not in known]
+    embedded = 0
+
+    def on_batch(count: int) -> None:
+        nonlocal embedded
+        embedded += count
+        progress("embedding chunks and sentences", embedded, len(to_encode))
+
+    progress("embedding chunks and sentences", 0, len(to_encode))
+    encoded = encoder.encode_documents(to_encode, batch_size, on_batch) if to_encode and encoder is not None else np.zeros((0, dimension), np.float32)
+    vector_of = {**known, **dict(zip(to_encode, encoded))}
+    rows = [np.asarray([vector_of[text] for text in chunk_sentences], np.float32).reshape(-1, dimension) for chunk_sentences in sentences]
+    return np.asarray([vector_of[text] for text in texts], np.float32).reshape(len(texts), dimension), rows
 
 
 def _capped_counter(count_tokens: Callable[[str], int], max_tokens: int, max_chars: int) -> Callable[[str], int]:
@@ -402,30 +435,22 @@ class Bot:
             # them, for it cannot read Chinese or Korean text, and German only in part (the default model
             # reads the text better than its glosses: XQuAD de hit@1 0.835 against 0.811, dense alone).
             prepared = _glossed(preparing, progress) if settings.glosses else None
-            chunks_in_order = [(source, chunk) for source, chunks in fresh_chunks.items() for chunk in chunks]
-            texts = [
-                english_view(words_within(prepared.glosses.get(source, []), chunk.char_start, chunk.char_end), chunk.text)
-                if prepared is not None
-                else chunk.text
-                for source, chunk in chunks_in_order
-            ]
-            # Each chunk's sentences too, as passages: re-reading and abstention compare the question with them.
-            # A text met twice (the sentences that overlapping chunks share) is embedded once.
-            sentences = [quotable_texts(chunk.text) for _, chunk in chunks_in_order]
-            every_text = list(dict.fromkeys([*texts, *(sentence for chunk_sentences in sentences for sentence in chunk_sentences)]))
-            row_of = {text: row for row, text in enumerate(every_text)}
-            embedded = 0
 
-            def on_batch(count: int) -> None:
-                nonlocal embedded
-                embedded += count
-                progress("embedding chunks and sentences", embedded, len(every_text))
+            def view(chunk: Chunk, glosses: list[GlossedWord] | None = None) -> str:
+                """The text the model reads of a chunk: its English glosses where the model embeds them."""
+                if prepared is None:
+                    return chunk.text
+                if glosses is None:
+                    glosses = words_within(prepared.glosses.get(chunk.source, []), chunk.char_start, chunk.char_end)
+                return english_view(glosses, chunk.text)
 
-            progress("embedding chunks and sentences", 0, len(every_text))
+            chunks_in_order = [chunk for chunks in fresh_chunks.values() for chunk in chunks]
+            texts = [view(chunk) for chunk in chunks_in_order]
+            # An edited file's unchanged chunks and sentences, and a renamed file's, keep the vectors the index holds.
+            known = previous.vectors_by_text([*changes.changed_sources, *changes.removed], view) if previous is not None and texts else {}
             dimension = encoder.dimension if encoder is not None else manifest.dimension
-            encoded = encoder.encode_documents(every_text, settings.batch_size, on_batch) if every_text else np.zeros((0, dimension), np.float32)
-            vectors = encoded[[row_of[text] for text in texts]].reshape(len(texts), dimension)
-            sentence_rows = [encoded[[row_of[text] for text in chunk_sentences]].reshape(-1, dimension) for chunk_sentences in sentences]
+            reused = sum(1 for text in texts if text in known)
+            vectors, sentence_rows = _embed(encoder, texts, [quotable_texts(chunk.text) for chunk in chunks_in_order], known, dimension, settings.batch_size, progress)
             if prepared is None:
                 prepared = _glossed(preparing, progress)
             fresh_glosses = {
@@ -469,7 +494,8 @@ class Bot:
             changed=len(changes.changed),
             removed=len(changes.removed),
             chunks=written.chunk_count,
-            embedded=len(texts),
+            embedded=len(texts) - reused,
+            reused=reused,
             seconds=time.perf_counter() - started,
             index_dir=index_dir,
             skipped=skipped,

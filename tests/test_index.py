@@ -43,7 +43,18 @@ class TestIncremental:
         report = Bot.index(settings)
         after = index_store.read(settings.index_dir)
         german_chunks = [c for c in after.chunks if c.source == german.name]
-        assert report.changed == 1 and report.embedded == len(german_chunks)
+        old_german = [c for c in before.chunks if c.source == german.name]
+        edited = [c for c in german_chunks if c.text not in {o.text for o in old_german}]
+        # Only the chunk that holds the new sentence goes through the model; the file's other chunks keep their vectors.
+        assert report.changed == 1 and (report.embedded, report.reused) == (len(edited), len(german_chunks) - len(edited)) == (1, 3)
+        vector_of = {c.text: v for c, v in zip(before.chunks, before.vectors)}
+        for chunk, vector in zip(after.chunks, after.vectors):
+            if chunk.source == german.name and chunk not in edited:
+                assert (vector == vector_of[chunk.text]).all()
+        encoder = load_encoder(settings.model)
+        (edited_id,) = [i for i, c, _ in after.each_chunk() if c == edited[0]]
+        assert np.allclose(after.rows[edited_id], encoder.encode_documents([edited[0].text])[0], atol=1e-5)
+        assert np.allclose(after.sentence_vectors([edited_id])[0], encoder.encode_documents(quotable_texts(edited[0].text)), atol=2e-3)
         for source in ("001_fde5e7576b522852.txt", "002_7257b5aa37c3b2f3.txt"):
             old = [c for c in before.chunks if c.source == source]
             new = [c for c in after.chunks if c.source == source]
@@ -69,6 +80,18 @@ class TestIncremental:
             expected = encoder.encode_documents(quotable_texts(chunk.text))
             assert np.allclose(after.sentence_vectors([chunk_id])[0], expected, atol=2e-3)
         assert len(after.sentence_vectors([note_id])[0]) == 2
+
+    def test_run_renamed_file_keeps_its_vectors(self, settings):
+        Bot.index(settings)
+        before = index_store.read(settings.index_dir)
+        korean = settings.corpus_dir / "002_7257b5aa37c3b2f3.txt"
+        korean.rename(settings.corpus_dir / "renamed.txt")
+        report = Bot.index(settings)
+        after = index_store.read(settings.index_dir)
+        assert (report.added, report.removed, report.embedded, report.reused) == (1, 1, 0, sum(1 for c in after.chunks if c.source == "renamed.txt"))
+        old = {c.text: (v, s) for (i, c, _), v, s in zip(before.each_chunk(), before.vectors, before.sentence_vectors(np.flatnonzero(before.live)))}
+        for (i, chunk, _), vector in zip(after.each_chunk(), after.vectors):
+            assert (vector == old[chunk.text][0]).all() and (after.sentence_vectors([i])[0] == old[chunk.text][1]).all()
 
     def test_run_files_that_look_unchanged_are_not_read_again(self, settings, monkeypatch):
         real = ingest.time.time_ns

@@ -68,6 +68,7 @@ from qa.crosslingual.gloss import GlossedWord
 from qa.crosslingual.lexicon import MAX_TRANSLATIONS, Ranked, merge_lexicons
 from qa.errors import BadIndexError, DamagedIndexError
 from qa.models import Chunk, Document
+from qa.stages.chunk import quotable_texts
 from qa.stages.lexical import index_terms
 
 if TYPE_CHECKING:
@@ -255,6 +256,20 @@ class StoredIndex:
             first = firsts[segment]
             found.append(np.asarray(self._sentence_segments[segment][start - first : end - first], dtype=np.float32))
         return found
+
+    def vectors_by_text(self, sources: Iterable[str], view: Callable[[Chunk, list[GlossedWord]], str]) -> dict[str, np.ndarray]:
+        """What the model made of these files' chunks and sentences, keyed by the text it read (``view`` of a chunk).
+
+        An edited file is mostly the text it was: its unchanged chunks and
+        sentences need no model, since a vector depends on the text alone
+        (and the recipe check guarantees the same model).
+        """
+        ids = self.ids_of(sources)
+        known: dict[str, np.ndarray] = {}
+        for (chunk, glosses), row, sentences in zip(self.chunks_at(ids), self.rows[ids] if ids else [], self.sentence_vectors(ids)):
+            known.update(zip(quotable_texts(chunk.text), sentences))
+            known[view(chunk, glosses)] = np.asarray(row, np.float32)  # float32: a chunk's own row beats a float16 sentence row
+        return known
 
     def each_chunk(self) -> Iterator[tuple[int, Chunk, list[GlossedWord]]]:
         """Every live chunk in id order, read as it goes: for tools and evaluation, never for asking."""
