@@ -374,16 +374,15 @@ class Bot:
             manifest = None
             if index_store.exists(index_dir) and not rebuild:
                 try:
-                    manifest = index_store.verify(index_dir)
+                    manifest = index_store.verify(index_dir, contents=index_store.HASHED_ON_OPEN)
                 except DamagedIndexError as error:
                     log.warning("%s; rebuilding the whole index", str(error).split("; repair it")[0])
                 else:
                     _check_recipe(manifest, settings, index_dir)
             previous = index_store.read(index_dir) if manifest is not None else None
             store = ingest.ExtractStore(index_dir)
-            # Files that look as they did when indexed are not read again; an index from before per-file
-            # lexicons needs every file's text once, to make them.
-            seen = ingest.SeenFiles(index_dir) if previous is None or previous.has_file_lexicons else None
+            # Files that look as they did when indexed are not read again.
+            seen = ingest.SeenFiles(index_dir)
             corpus = ingest.read_corpus(
                 corpus_dir,
                 settings.include,
@@ -403,18 +402,15 @@ class Bot:
             skipped = tuple(corpus.skipped)
             changes = index_store.diff(documents, manifest, corpus.unchanged)
             if manifest is not None and not changes.any:  # the files are checked, and the manifest says nothing changed
-                if seen is not None:
-                    seen.save()
+                seen.save()
                 _export_query_encoder(settings, None)
                 return IndexReport(len(corpus.hashes), 0, 0, 0, manifest.chunk_count, 0, time.perf_counter() - started, index_dir, skipped)
 
             # The bundled engine maps its weights in an instant, and one that cannot run on this CPU must say
             # so before any work starts; a sentence-transformers model loads while the dictionaries work.
             bundled = load_encoder(settings.model) if is_bundled_e5(settings.model) else None
-            # Only the added and changed files are read for glosses and lexicons; every
-            # file when the previous generation predates per-file lexicons.
-            renewed = documents if previous is not None and not previous.has_file_lexicons else changes.to_embed
-            preparing = prepare_in_background({d.source: d.text for d in renewed}, [d.source for d in changes.to_embed])
+            # Only the added and changed files are read for glosses and lexicons.
+            preparing = prepare_in_background({d.source: d.text for d in changes.to_embed}, [d.source for d in changes.to_embed])
             # Once the machine has the model's ONNX export, a build needs no torch either:
             # one changed file costs seconds, not the import of sentence-transformers.
             encoder: Encoder | None = None
@@ -483,8 +479,7 @@ class Bot:
                 settings.ann,
             )
             progress("writing", 1, 1)
-            if seen is not None:
-                seen.save()
+            seen.save()
             # The generation just replaced may still be read, so its extractions stay too.
             store.prune(set(written.files.values()) | set(manifest.files.values() if manifest else ()))
             _export_query_encoder(settings, encoder)

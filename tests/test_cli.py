@@ -95,7 +95,7 @@ class TestBadInput:
         broken = tmp_path / "broken"
         shutil.copytree(seed_settings.index_dir, broken)
         generation = broken / (broken / "CURRENT").read_text().strip()
-        (generation / "store.sqlite").write_bytes(b"not a database")
+        (generation / "catalog.sqlite").write_bytes(b"not a database")
         self.assert_one_line_error(qa("ask", HEADLINE, "--index-dir", broken), "corrupted")
 
     def test_run_foreign_format(self, tmp_path, seed_settings):

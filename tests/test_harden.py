@@ -162,15 +162,15 @@ def _generation(index_dir: Path) -> Path:
 
 def test_5_flipped_bytes_in_the_vectors_are_found_and_repaired(small: Settings) -> None:
     Bot.index(small)
-    dense = _generation(small.index_dir) / index_store.VECTORS
+    dense = _generation(small.index_dir) / index_store.segment_folder(0) / index_store.VECTORS
     data = bytearray(dense.read_bytes())
     for offset in range(len(data) - 64, len(data) - 48):  # 16 bytes of the vectors, as the probe flipped
         data[offset] ^= 0xFF
     dense.write_bytes(bytes(data))
-    with pytest.raises(BadIndexError, match=f"damaged: {index_store.VECTORS} does not match its checksum"):
+    with pytest.raises(BadIndexError, match=f"damaged: {index_store.segment_folder(0)}/{index_store.VECTORS} does not match its checksum"):
         Bot.load(small)
     result = runner.invoke(app, ["index", str(small.corpus_dir), "--verify", "--index-dir", str(small.index_dir)])
-    assert f"{index_store.VECTORS} does not match its checksum" in one_line_error(result)
+    assert f"{index_store.segment_folder(0)}/{index_store.VECTORS} does not match its checksum" in one_line_error(result)
     report = Bot.index(small)  # not "up to date": rebuilt
     assert report.embedded == report.chunks > 0
     assert Bot.load(small).ask("Who leads the Artemis program?").citations[0].source == "moon.txt"

@@ -11,6 +11,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 import pytest
+from hypothesis import given, settings as hsettings, strategies as st
 
 from qa import Bot, Settings
 from qa.stages import index as index_store
@@ -70,9 +71,11 @@ class TestIncremental:
         (settings.corpus_dir / "notes.txt").write_text("The meeting is on Friday. It takes place in Berlin.\n", encoding="utf-8")
         Bot.index(settings)
         after = index_store.read(settings.index_dir)
-        kept = index_store._segment_name(0)
-        assert os.path.samefile(before.generation / kept, after.generation / kept)
-        assert after.manifest.sentence_segments == [0, before.manifest.sentence_rows]
+        for name in (index_store.STORE, index_store.VECTORS, index_store.SENTENCES):
+            kept = f"{index_store.segment_folder(0)}/{name}"
+            assert os.path.samefile(before.generation / kept, after.generation / kept)
+            assert after.manifest.checksums[kept] == before.manifest.checksums[kept]
+        assert after.manifest.segments == [0, before.manifest.rows]
         encoder = load_encoder(settings.model)
         (note_id, note, _), = [entry for entry in after.each_chunk() if entry[1].source == "notes.txt"]
         first_id, first, _ = next(after.each_chunk())
@@ -167,7 +170,7 @@ class TestManifest:
     def test_run_missing_part_is_damage_that_qa_index_repairs(self, settings):
         Bot.index(settings)
         generation = settings.index_dir / (settings.index_dir / "CURRENT").read_text().strip()
-        vectors = generation / index_store.VECTORS
+        vectors = generation / index_store.segment_folder(0) / index_store.VECTORS
         vectors.write_bytes(vectors.read_bytes()[:-4])
         with pytest.raises(BadIndexError, match="damaged"):
             index_store.read(settings.index_dir)
@@ -261,8 +264,11 @@ def _postings_by_chunk(stored: index_store.StoredIndex) -> dict[str, set[tuple[s
     """Every term's postings named by chunk (source, offset) instead of id, so that two generations compare."""
     names = {chunk_id: (chunk.source, chunk.char_start) for chunk_id, chunk, _ in stored.each_chunk()}
     table: dict[str, set] = {}
-    for term, ids, tfs in stored._query("SELECT term, ids, tfs FROM postings"):
-        table[term] = {(*names[i], int(tf)) for i, tf in zip(np.frombuffer(ids, np.int32), np.frombuffer(tfs, np.uint16))}
+    terms = {term for segment in stored._segments for (term,) in stored._query("SELECT term FROM postings", (), segment.database)}
+    for term in terms:
+        found = stored.postings(term)
+        if found is not None:
+            table[term] = {(*names[int(i)], int(tf)) for i, tf in zip(*found)}
     return table
 
 
@@ -337,27 +343,32 @@ class TestLazyStore:
         assert all(any(word in text or word.casefold() in text.casefold() for text in remaining) for _, word in after)
         assert after == {pair: (rank, sum(pair in _pairs(after_index.file_lexicon(s)) for s in after_index.manifest.files)) for pair, (rank, _) in after.items()}
 
-    def test_run_an_index_from_before_file_lexicons_answers_then_gains_them(self, settings):
-        """A generation that holds only the merged lexicon still answers; the next build gives it per-file lexicons."""
+    def test_run_many_updates_merge_segments_and_equal_a_fresh_build(self, settings, tmp_path):
+        """Small builds fold the newest segments together; whatever was merged, the index is the one a rebuild makes."""
         Bot.index(settings)
-        generation = index_store.read(settings.index_dir).generation
-        korea = index_store.read(settings.index_dir).lexicon.get("korea")
-        merged = {key: [word for word, _ in sorted(words.items(), key=lambda item: (item[1], item[0]))] for key, words in _by_key(index_store.read(settings.index_dir)).items()}
-        database = sqlite3.connect(generation / index_store.STORE)
-        with database:
-            database.execute("DROP TABLE file_lexicons")
-            database.execute("DROP TABLE lexicon")
-            database.execute("CREATE TABLE dictionary(key TEXT PRIMARY KEY, words TEXT NOT NULL) WITHOUT ROWID")
-            database.executemany("INSERT INTO dictionary VALUES (?,?)", ((k, json.dumps(w[:8], ensure_ascii=False)) for k, w in merged.items()))
-        database.close()
-        _reseal(settings.index_dir, generation)
-        old = index_store.read(settings.index_dir)
-        assert not old.has_file_lexicons and old.lexicon.get("korea") == korea and korea
-        (settings.corpus_dir / "new.txt").write_text("Nothing new.\n", encoding="utf-8")
-        Bot.index(settings)
-        new = index_store.read(settings.index_dir)
-        assert new.has_file_lexicons and {s for (s,) in new._query("SELECT source FROM file_lexicons")} == set(new.manifest.files)
-        assert new.file_lexicon("002_7257b5aa37c3b2f3.txt") and new.lexicon.get("korea") == korea
+        german = settings.corpus_dir / "000_81784bd76aef5d8c.txt"
+        text = german.read_text(encoding="utf-8")
+        seen = []
+        for number in range(6):
+            (settings.corpus_dir / f"note{number % 3}.txt").write_text(f"Meeting {number}: the partners met in Berlin on day {number}.\n", encoding="utf-8")
+            german.write_text(text + f"\nSatz Nummer {number} über Quantencomputer.\n", encoding="utf-8")
+            Bot.index(settings)
+            seen.append(index_store.read(settings.index_dir).manifest.segments)
+        assert any(len(segments) > 1 for segments in seen) and any(b[-1] == a[-1] for a, b in zip(seen, seen[1:])), seen  # folded into the newest
+        updated = index_store.read(settings.index_dir)
+        assert len(updated.manifest.segments) <= 3
+        rebuilt_settings = settings.model_copy(update={"index_dir": tmp_path / "rebuilt"})
+        Bot.index(rebuilt_settings)
+        rebuilt = index_store.read(rebuilt_settings.index_dir)
+        assert _postings_by_chunk(updated) == _postings_by_chunk(rebuilt)
+        key = lambda stored: sorted(zip((c.model_dump_json() for c in stored.chunks), stored.vectors.tolist()))  # noqa: E731
+        assert [c for c, _ in key(updated)] == [c for c, _ in key(rebuilt)]
+        assert np.allclose([v for _, v in key(updated)], [v for _, v in key(rebuilt)], atol=1e-5)
+        assert _lexicon_table(updated) == _lexicon_table(rebuilt)
+        assert {s: updated.file_lexicon(s) for s in updated.manifest.files} == {s: rebuilt.file_lexicon(s) for s in rebuilt.manifest.files}
+        for chunk_id, chunk, _ in updated.each_chunk():
+            (twin,) = [i for i, c, _ in rebuilt.each_chunk() if c == chunk]
+            assert np.allclose(updated.sentence_vectors([chunk_id])[0], rebuilt.sentence_vectors([twin])[0], atol=2e-3)
 
     def test_run_removed_chunks_are_never_found(self, settings):
         Bot.index(settings)
@@ -379,11 +390,27 @@ class TestLazyStore:
         index_store.write(tmp_path, first, {document.source: document.sha256}, ["synthetic.txt"], fresh, {}, fields)
         compacted = index_store.read(tmp_path)
         assert compacted.manifest.rows == compacted.manifest.chunk_count == 1 and compacted.chunks == chunks
-        assert compacted.manifest.sentence_segments == [0] and np.allclose(compacted.sentence_vectors([0])[0], vectors[:1], atol=1e-3)
+        assert compacted.manifest.segments == [0] and np.allclose(compacted.sentence_vectors([0])[0], vectors[:1], atol=1e-3)
+
+    def test_a_damaged_segment_is_never_merged_into_a_fresh_one(self, settings, monkeypatch):
+        """Past the size an ask hashes, a build checks a segment's contents before it merges it, never launders the damage."""
+        Bot.index(settings)
+        (settings.corpus_dir / "note.txt").write_text("The partners met in Berlin.\n", encoding="utf-8")
+        Bot.index(settings)
+        stored = index_store.read(settings.index_dir)
+        newest = stored.generation / index_store.segment_folder(stored.manifest.segments[-1]) / index_store.VECTORS
+        data = bytearray(newest.read_bytes())
+        data[5] ^= 0xFF
+        newest.write_bytes(bytes(data))
+        monkeypatch.setattr(index_store, "HASHED_ON_OPEN", 0)  # as if every file were too big to hash on opening
+        (settings.corpus_dir / "note.txt").write_text("The partners met in Berlin again.\n", encoding="utf-8")
+        with pytest.raises(BadIndexError, match=r"vectors.f32 does not match its checksum .*; rebuild it with: qa index --rebuild"):
+            Bot.index(settings)
+        assert Bot.index(settings, rebuild=True).chunks == stored.manifest.chunk_count
 
     def test_a_truncated_sentence_segment_is_damage(self, tmp_path):
         stored = _write_synthetic(tmp_path, _clustered_vectors(20, 16), "flat")
-        segment = stored.generation / index_store._segment_name(0)
+        segment = stored.generation / index_store.segment_folder(0) / index_store.SENTENCES
         segment.write_bytes(segment.read_bytes()[:-2])
         with pytest.raises(BadIndexError, match="damaged"):
             index_store.read(tmp_path)
@@ -397,3 +424,32 @@ class TestLazyStore:
             assert heard == [str(os.getpid())] and waiting.is_alive()
         waiting.join(5)
         assert not waiting.is_alive()
+
+
+class TestMergePolicy:
+    @given(st.lists(st.integers(0, 10_000), max_size=12), st.integers(0, 10_000))
+    def test_folds_exactly_the_newest_segments_within_the_ratio(self, sizes, adding):
+        count = index_store.segments_to_merge(sizes, adding)
+        assert 0 <= count <= len(sizes)
+        total = adding
+        for size in reversed(sizes[len(sizes) - count :]):
+            assert size <= index_store.MERGE_RATIO * total
+            total += size
+        if count < len(sizes):
+            assert sizes[len(sizes) - count - 1] > index_store.MERGE_RATIO * total
+
+    @hsettings(max_examples=30)
+    @given(st.lists(st.integers(1, 50), min_size=1, max_size=400), st.integers(0, 100_000))
+    def test_segments_stay_few_and_chunks_are_rewritten_a_few_times(self, builds, base):
+        """Simulated builds of a few chunks each on a collection of ``base``: segments stay logarithmic in number."""
+        import math
+
+        sizes = [base] if base else []
+        rewritten = 0
+        for adding in builds:
+            count = index_store.segments_to_merge(sizes, adding)
+            rewritten += sum(sizes[len(sizes) - count :])
+            sizes = [*sizes[: len(sizes) - count], sum(sizes[len(sizes) - count :]) + adding]
+            total = sum(sizes)
+            assert len(sizes) <= 2 + math.log(total, index_store.MERGE_RATIO) * 2
+        assert rewritten <= base + sum(builds) * (2 + 2 * math.log(base + sum(builds), index_store.MERGE_RATIO))

@@ -4,35 +4,42 @@ On disk an index is a folder of generations plus a ``CURRENT`` file naming
 the live one::
 
     index/CURRENT            -> "gen-20261122T101500-3f2a"
-    index/gen-.../manifest.json   recipe, file hashes, counts
-                  store.sqlite    chunks (text, lines, glosses), BM25 postings, aliases, each file's lexicon and their merge
-                  vectors.f32     one float32 row per chunk id, memory-mapped
+    index/gen-.../manifest.json   recipe, file hashes, counts, segments, checksums
+                  catalog.sqlite  each file's segment, aliases, glosses read backwards, the merged lexicon
                   lengths.npy     terms per chunk id (-1: the id's chunk was removed)
-                  dense.faiss     IVF-PQ codes or an HNSW graph; absent for exact search
-                  sentences/      one float16 row per quotable sentence, in segments named by their first row
                   sentence_starts.npy   chunk id i's sentences are rows starts[i]:starts[i + 1]
+                  dense.faiss     IVF-PQ codes or an HNSW graph; absent for exact search
+                  segments/<first id>/store.sqlite    chunks (text, lines, glosses), BM25 postings, file lexicons
+                                     /vectors.f32     one float32 row per chunk id, memory-mapped
+                                     /sentences.f16   one float16 row per quotable sentence
 
 Asking opens these and reads only what a question needs: the postings of its
 terms, the vector rows it scores, the texts of the chunks it returns. Nothing
 is parsed whole, so opening an index costs the same at 100 chunks and at
 100,000 (benchmarks/scale.py).
 
+A segment holds a run of chunk ids and never changes once written, like a
+Lucene segment: each build hard-links the segments it keeps from the
+generation before and writes one new segment for the files it adds or
+changes, so one changed file writes its own chunks, never a copy of
+everyone's (copying the store and vectors was 1.5 s of a 5.4 s update at
+100,000 chunks). A changed file's old chunks stay in their segment as holes,
+masked by ``lengths``; the small newest segments are merged as they
+accumulate (``segments_to_merge``), and every hole is reclaimed when holes
+outnumber the live chunks. The per-file tables that every build edits are
+small and live in the catalog, copied each time.
+
 Sentence vectors are what re-reading and abstention compare a question with:
 embedded at build time, an ask reads them instead of running the model over
-the best passages' sentences (0.26 of a 0.33 s cold ask on the seeds). They
-outnumber the chunks five to one, so they are stored in immutable segments
-that each build hard-links from the generation before and adds one to: a
-changed file writes its own sentences, never a copy of everyone's. float16
-halves them at no cost to a cosine (its error is about 3e-5, against the
-0.02 spread of one question's cosines).
+the best passages' sentences (0.26 of a 0.33 s cold ask on the seeds).
+float16 halves them at no cost to a cosine (its error is about 3e-5, against
+the 0.02 spread of one question's cosines).
 
-A build copies the live generation aside, applies the changes there and
-replaces ``CURRENT`` with one atomic rename, so an interrupted build leaves
-the previous index exactly as it was. A chunk's id is its vector row and
-never changes: a changed file's old chunks are deleted, its new ones appended
-with fresh ids, so one changed file rewrites its own rows and postings and
-nothing else. The holes removed chunks leave are skipped by every search and
-reclaimed when they outnumber the live chunks.
+A build writes the next generation beside the live one and replaces
+``CURRENT`` with one atomic rename, so an interrupted build leaves the
+previous index exactly as it was. A chunk's id is its vector row and never
+changes until compaction: a changed file's old chunks are deleted, its new
+ones appended with fresh ids.
 
 The manifest records the size and SHA-256 of every other file of its
 generation; ``read`` checks them before trusting any (``checksums.py``), so
@@ -74,16 +81,23 @@ from qa.stages.lexical import index_terms
 if TYPE_CHECKING:
     from qa.stages.ingest import Unchanged
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
-STORE = "store.sqlite"
-VECTORS = "vectors.f32"
+CATALOG = "catalog.sqlite"
 LENGTHS = "lengths.npy"
 DENSE = "dense.faiss"
-SENTENCES = "sentences"
 SENTENCE_STARTS = "sentence_starts.npy"
+SEGMENTS = "segments"
+STORE = "store.sqlite"  # in each segment
+VECTORS = "vectors.f32"  # in each segment
+SENTENCES = "sentences.f16"  # in each segment
 SENTENCE_DTYPE = np.float16
+# A build folds the newest segments into the one it writes while each is at most
+# this many times what the new one holds so far: segment sizes grow geometrically
+# from the newest, so a collection has a handful of segments (log base 4 of its
+# size) and a chunk is rewritten a handful of times in its life.
+MERGE_RATIO = 4
 # From this many chunks, ``ann="auto"`` stores IVF-PQ instead of exact search:
 # exact search costs time in proportion to the corpus (2.8 ms a question at
 # 50,000 chunks on 2 cores, 5.5 ms at 100,000, 56 ms at 1,000,000;
@@ -105,27 +119,26 @@ HNSW_EF_SEARCH = 128
 # Term frequencies are stored as uint16; a chunk never holds a term this often.
 MAX_TF = 65535
 
-_SCHEMA = """
+_SEGMENT_SCHEMA = """
 CREATE TABLE chunks(id INTEGER PRIMARY KEY, source TEXT NOT NULL, char_start INTEGER, char_end INTEGER,
                     line_start INTEGER, line_end INTEGER, page INTEGER, text TEXT NOT NULL, glosses TEXT);
 CREATE INDEX chunks_source ON chunks(source);
 CREATE TABLE postings(term TEXT PRIMARY KEY, ids BLOB NOT NULL, tfs BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE file_lexicons(source TEXT PRIMARY KEY, entries BLOB NOT NULL) WITHOUT ROWID;
+"""
+# ``sources``: the segment that holds each file's chunks and lexicon. ``lexicon``: every (key, word)
+# the files' lexicons hold, with how many files hold it.
+_CATALOG_SCHEMA = """
+CREATE TABLE sources(source TEXT PRIMARY KEY, segment INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE aliases(source TEXT NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL);
 CREATE INDEX aliases_key ON aliases(key);
 CREATE INDEX aliases_source ON aliases(source);
 CREATE TABLE glossed(source TEXT NOT NULL, key TEXT NOT NULL, word TEXT NOT NULL);
 CREATE INDEX glossed_key ON glossed(key);
 CREATE INDEX glossed_source ON glossed(source);
-"""
-# Each file's ranked lexicon, and every (key, word) they hold with how many files hold it.
-_LEXICON_SCHEMA = """
-CREATE TABLE file_lexicons(source TEXT PRIMARY KEY, entries BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE lexicon(key TEXT NOT NULL, word TEXT NOT NULL, rank INTEGER NOT NULL, files INTEGER NOT NULL,
                      PRIMARY KEY(key, word)) WITHOUT ROWID;
 """
-# Before per-file lexicons a generation held the merged lexicon alone, ``dictionary(key, words)``:
-# it still answers questions, and the next build replaces it (``_update_lexicon``).
-_LEGACY_LEXICON = "dictionary"
 
 
 class Manifest(BaseModel):
@@ -144,8 +157,8 @@ class Manifest(BaseModel):
     chunk_count: int  # live chunks
     rows: int  # chunk ids handed out, holes included: rows of vectors.f32
     dense: str  # flat, ivf or hnsw
-    sentence_segments: list[int] = []  # the first sentence row of each file under sentences/, ascending
-    sentence_rows: int = 0  # sentence rows written, those of removed chunks included
+    segments: list[int]  # the first chunk id of each segment, ascending; a segment runs to the next one's first
+    sentence_rows: int  # sentence rows written, those of removed chunks included
     built_at: str
     checksums: dict[str, FileSum] = {}  # every other file of the generation -> its size and hash
 
@@ -176,68 +189,136 @@ class _Lookup:
         return bool(self._fetch(key))
 
 
+class Rows:
+    """The chunk vectors of every segment, read as one matrix indexed by chunk id.
+
+    Each segment's rows are memory-mapped; indexing gathers the rows asked
+    for from the segments that hold them, in the order asked.
+    """
+
+    def __init__(self, parts: list[np.ndarray], firsts: list[int], dimension: int):
+        self._parts = parts
+        self._firsts = np.asarray(firsts, np.int64)
+        self.shape = (sum(len(part) for part in parts), dimension)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, ids) -> np.ndarray:
+        ids = np.asarray(ids)
+        if ids.dtype == bool:
+            ids = np.flatnonzero(ids)
+        if ids.ndim == 0:
+            return self[ids.reshape(1)][0]
+        found = np.empty((len(ids), self.shape[1]), np.float32)
+        if not len(ids):
+            return found
+        if (ids < 0).any() or (ids >= self.shape[0]).any():
+            raise IndexError("chunk id out of range")
+        which = np.searchsorted(self._firsts, ids, side="right") - 1
+        for segment in np.unique(which):
+            mine = which == segment
+            found[mine] = self._parts[segment][ids[mine] - self._firsts[segment]]
+        return found
+
+    def __matmul__(self, vector: np.ndarray) -> np.ndarray:
+        if not self._parts:
+            return np.zeros(0, np.float32)
+        return np.concatenate([part @ vector for part in self._parts])
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        whole = np.concatenate(self._parts) if self._parts else np.zeros((0, self.shape[1]), np.float32)
+        return whole.astype(dtype) if dtype is not None else whole
+
+
+@dataclass(frozen=True)
+class _Segment:
+    first: int  # its first chunk id
+    end: int  # one past its last
+    database: sqlite3.Connection
+    vectors: np.ndarray  # rows first:end
+    sentences: np.ndarray  # rows sentence_starts[first]:sentence_starts[end]
+    first_sentence: int
+
+
 class StoredIndex:
     """One generation, opened: the parts a question needs are read when it needs them.
 
-    Chunk ids are rows of ``rows`` (the vectors, memory-mapped) and of
-    ``lengths``; ``live`` marks the ids whose chunk still exists. The database
-    is opened once, shared by threads, and never written: a generation is
-    immutable once published, and stays readable by whoever opened it even
-    after a later build deletes it.
+    Chunk ids are rows of ``rows`` (the segments' vectors, memory-mapped) and
+    of ``lengths``; ``live`` marks the ids whose chunk still exists. The
+    databases are opened once, shared by threads, and never written: a
+    generation is immutable once published, and stays readable by whoever
+    opened it even after a later build deletes it.
     """
 
     def __init__(self, generation: Path, manifest: Manifest, index_dir: Path):
         self.generation = generation
         self.manifest = manifest
         self._index_dir = index_dir
+        self._segments: list[_Segment] = []
         try:
             self.lengths = np.load(generation / LENGTHS)
-            size = (generation / VECTORS).stat().st_size
-            if len(self.lengths) != manifest.rows or size != manifest.rows * manifest.dimension * 4:
-                raise DamagedIndexError(f"index in {index_dir} is damaged (its parts disagree in size); {_repair_hint(index_dir)}")
-            self.rows = (
-                np.memmap(generation / VECTORS, dtype=np.float32, mode="r", shape=(manifest.rows, manifest.dimension))
-                if manifest.rows
-                else np.zeros((0, manifest.dimension), np.float32)
-            )
             self.sentence_starts = np.load(generation / SENTENCE_STARTS)
-            self._sentence_segments = _open_segments(generation, manifest)
+            if len(self.lengths) != manifest.rows:
+                raise DamagedIndexError(f"index in {index_dir} is damaged (its parts disagree in size); {_repair_hint(index_dir)}")
             if len(self.sentence_starts) != manifest.rows + 1 or self.sentence_starts[-1] != manifest.sentence_rows:
                 raise DamagedIndexError(f"index in {index_dir} is damaged (its sentences disagree with its chunks); {_repair_hint(index_dir)}")
-            self._db = sqlite3.connect(f"file:{generation / STORE}?mode=ro&immutable=1", uri=True, check_same_thread=False)
-            self._db.execute("SELECT 1 FROM chunks LIMIT 1").fetchall()
+            self._catalog = _open_database(generation / CATALOG)
+            bounds = [*manifest.segments, manifest.rows]
+            for first, end in zip(bounds, bounds[1:]):
+                self._segments.append(_open_segment(generation, first, end, self.sentence_starts, manifest.dimension))
             self.dense_index = _read_dense(generation) if manifest.dense != "flat" else None
         except (OSError, ValueError, sqlite3.Error, RuntimeError) as err:
             raise DamagedIndexError(f"index in {index_dir} is damaged ({_reason(err)}); {_repair_hint(index_dir)}") from None
+        self.rows = Rows([segment.vectors for segment in self._segments], manifest.segments, manifest.dimension)
+        self._firsts = np.asarray(manifest.segments, np.int64)
+        self._by_first = {segment.first: segment for segment in self._segments}
         self.live = self.lengths >= 0
         self._lock = threading.Lock()
-        tables = {name for (name,) in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        self.has_file_lexicons = "file_lexicons" in tables
         self.aliases = _Lookup(self._aliases)
         self.lexicon = _Lookup(self._lexicon)
 
-    def _query(self, sql: str, parameters: Iterable = ()) -> list[tuple]:
+    def _query(self, sql: str, parameters: Iterable = (), database: sqlite3.Connection | None = None) -> list[tuple]:
+        """Rows of one query on the catalog, or on a segment's store."""
         try:
             with self._lock:
-                return self._db.execute(sql, tuple(parameters)).fetchall()
+                return (database or self._catalog).execute(sql, tuple(parameters)).fetchall()
         except sqlite3.Error as err:
             raise DamagedIndexError(f"index in {self._index_dir} is damaged ({_reason(err)}); {_repair_hint(self._index_dir)}") from None
 
+    def _segment_of(self, chunk_id: int) -> _Segment:
+        return self._segments[int(np.searchsorted(self._firsts, chunk_id, side="right")) - 1]
+
     def postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """The ids of the chunks that hold ``term`` (ascending) and how often each holds it."""
-        found = self._query("SELECT ids, tfs FROM postings WHERE term = ?", (term,))
-        if not found:
+        """The ids of the live chunks that hold ``term`` (ascending) and how often each holds it."""
+        ids, tfs = [], []
+        for segment in self._segments:
+            found = self._query("SELECT ids, tfs FROM postings WHERE term = ?", (term,), segment.database)
+            if found:
+                ids.append(np.frombuffer(found[0][0], dtype=np.int32))
+                tfs.append(np.frombuffer(found[0][1], dtype=np.uint16))
+        if not ids:
             return None
-        return np.frombuffer(found[0][0], dtype=np.int32), np.frombuffer(found[0][1], dtype=np.uint16)
+        ids_found, tfs_found = (ids[0], tfs[0]) if len(ids) == 1 else (np.concatenate(ids), np.concatenate(tfs))
+        keep = self.live[ids_found]
+        if not keep.all():
+            ids_found, tfs_found = ids_found[keep], tfs_found[keep]
+        return (ids_found, tfs_found) if len(ids_found) else None
 
     def chunks_at(self, ids: Iterable[int]) -> list[tuple[Chunk, list[GlossedWord]]]:
         """The chunks with these ids and their glosses, in the order asked."""
         ids = [int(i) for i in ids]
+        by_segment: dict[int, list[int]] = defaultdict(list)
+        for chunk_id in ids:
+            if 0 <= chunk_id < self.manifest.rows:
+                by_segment[id(self._segment_of(chunk_id))].append(chunk_id)
         rows = {}
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            for row in self._query(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE id IN ({','.join('?' * len(part))})", part):
-                rows[row[0]] = _chunk_of(row)
+        for segment in self._segments:
+            wanted = by_segment.get(id(segment), [])
+            for start in range(0, len(wanted), 500):
+                part = wanted[start : start + 500]
+                for row in self._query(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE id IN ({','.join('?' * len(part))})", part, segment.database):
+                    rows[row[0]] = _chunk_of(row)
         missing = [i for i in ids if i not in rows]
         if missing:
             raise DamagedIndexError(f"index in {self._index_dir} is damaged (no chunk {missing[0]}); {_repair_hint(self._index_dir)}")
@@ -245,16 +326,11 @@ class StoredIndex:
 
     def sentence_vectors(self, ids: Iterable[int]) -> list[np.ndarray]:
         """Each chunk's sentence vectors (float32, one row per quotable sentence), in the order asked."""
-        firsts = self.manifest.sentence_segments
         found = []
         for chunk_id in ids:
             start, end = int(self.sentence_starts[chunk_id]), int(self.sentence_starts[chunk_id + 1])
-            if start == end:
-                found.append(np.zeros((0, self.manifest.dimension), np.float32))
-                continue
-            segment = bisect.bisect_right(firsts, start) - 1  # a chunk's sentences are written in one segment
-            first = firsts[segment]
-            found.append(np.asarray(self._sentence_segments[segment][start - first : end - first], dtype=np.float32))
+            segment = self._segment_of(chunk_id)
+            found.append(np.asarray(segment.sentences[start - segment.first_sentence : end - segment.first_sentence], dtype=np.float32))
         return found
 
     def vectors_by_text(self, sources: Iterable[str], view: Callable[[Chunk, list[GlossedWord]], str]) -> dict[str, np.ndarray]:
@@ -266,15 +342,17 @@ class StoredIndex:
         """
         ids = self.ids_of(sources)
         known: dict[str, np.ndarray] = {}
-        for (chunk, glosses), row, sentences in zip(self.chunks_at(ids), self.rows[ids] if ids else [], self.sentence_vectors(ids)):
+        for (chunk, glosses), row, sentences in zip(self.chunks_at(ids), self.rows[ids], self.sentence_vectors(ids)):
             known.update(zip(quotable_texts(chunk.text), sentences))
-            known[view(chunk, glosses)] = np.asarray(row, np.float32)  # float32: a chunk's own row beats a float16 sentence row
+            known[view(chunk, glosses)] = row  # float32: a chunk's own row beats a float16 sentence row
         return known
 
     def each_chunk(self) -> Iterator[tuple[int, Chunk, list[GlossedWord]]]:
         """Every live chunk in id order, read as it goes: for tools and evaluation, never for asking."""
-        for row in self._query(f"SELECT {_CHUNK_COLUMNS} FROM chunks ORDER BY id"):
-            yield (row[0], *_chunk_of(row))
+        for segment in self._segments:
+            for row in self._query(f"SELECT {_CHUNK_COLUMNS} FROM chunks ORDER BY id", (), segment.database):
+                if self.live[row[0]]:
+                    yield (row[0], *_chunk_of(row))
 
     @property
     def chunks(self) -> list[Chunk]:
@@ -287,37 +365,50 @@ class StoredIndex:
     @property
     def vectors(self) -> np.ndarray:
         """The live chunks' vectors, in the order of ``chunks``."""
-        return np.asarray(self.rows[np.flatnonzero(self.live)])
+        return self.rows[np.flatnonzero(self.live)]
 
-    def ids_of(self, sources: Iterable[str]) -> list[int]:
+    def segment_of_files(self, sources: Iterable[str]) -> dict[str, int]:
+        """The first chunk id of the segment that holds each of these files."""
         sources = list(sources)
-        ids: list[int] = []
+        found: dict[str, int] = {}
         for start in range(0, len(sources), 500):
             part = sources[start : start + 500]
-            ids += [r[0] for r in self._query(f"SELECT id FROM chunks WHERE source IN ({','.join('?' * len(part))})", part)]
+            found.update(self._query(f"SELECT source, segment FROM sources WHERE source IN ({','.join('?' * len(part))})", part))
+        return found
+
+    def ids_of(self, sources: Iterable[str]) -> list[int]:
+        by_segment: dict[int, list[str]] = defaultdict(list)
+        for source, first in self.segment_of_files(sources).items():
+            by_segment[first].append(source)
+        ids: list[int] = []
+        for segment in self._segments:
+            wanted = by_segment.get(segment.first, [])
+            for start in range(0, len(wanted), 500):
+                part = wanted[start : start + 500]
+                marks = ",".join("?" * len(part))
+                ids += [r[0] for r in self._query(f"SELECT id FROM chunks WHERE source IN ({marks})", part, segment.database) if self.live[r[0]]]
         return sorted(ids)
 
     def _aliases(self, key: str) -> list[str]:
         return list(dict.fromkeys(name for (name,) in self._query("SELECT name FROM aliases WHERE key = ? ORDER BY rowid", (key,))))
 
     def _lexicon(self, key: str) -> list[str]:
-        if self.has_file_lexicons:
-            words = [word for (word,) in self._query("SELECT word FROM lexicon WHERE key = ? ORDER BY rank, word LIMIT ?", (key, MAX_TRANSLATIONS))]
-        else:
-            found = self._query(f"SELECT words FROM {_LEGACY_LEXICON} WHERE key = ?", (key,))
-            words = json.loads(found[0][0]) if found else []
+        words = [word for (word,) in self._query("SELECT word FROM lexicon WHERE key = ? ORDER BY rank, word LIMIT ?", (key, MAX_TRANSLATIONS))]
         glossed = [word for (word,) in self._query("SELECT word FROM glossed WHERE key = ? ORDER BY rowid", (key,))]
         return merge_lexicons({key: words}, {key: glossed})[key]
 
     def file_lexicon(self, source: str) -> Ranked:
-        """The ranked lexicon the build made of one file (``qa.crosslingual.lexicon.ranked``); empty before per-file lexicons."""
-        if not self.has_file_lexicons:
+        """The ranked lexicon the build made of one file (``qa.crosslingual.lexicon.ranked``); empty for a file it does not hold."""
+        first = self.segment_of_files([source]).get(source)
+        if first is None:
             return {}
-        found = self._query("SELECT entries FROM file_lexicons WHERE source = ?", (source,))
+        found = self._query("SELECT entries FROM file_lexicons WHERE source = ?", (source,), self._by_first[first].database)
         return _unpack(found[0][0]) if found else {}
 
     def close(self) -> None:
-        self._db.close()
+        self._catalog.close()
+        for segment in self._segments:
+            segment.database.close()
 
 
 _CHUNK_COLUMNS = "id, source, char_start, char_end, line_start, line_end, page, text, glosses"
@@ -329,20 +420,33 @@ def _chunk_of(row: tuple) -> tuple[Chunk, list[GlossedWord]]:
     return chunk, [GlossedWord(*word) for word in json.loads(glosses)] if glosses else []
 
 
-def _segment_name(first_row: int) -> str:
-    return f"{SENTENCES}/{first_row:012d}.f16"
+def _open_database(path: Path) -> sqlite3.Connection:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path.name} is missing")
+    database = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+    database.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    return database
 
 
-def _open_segments(generation: Path, manifest: Manifest) -> list[np.ndarray]:
-    """The sentence segments, memory-mapped; each must hold exactly the rows up to the next one's first."""
-    bounds = [*manifest.sentence_segments, manifest.sentence_rows]
-    segments = []
-    for first, end in zip(bounds, bounds[1:]):
-        path = generation / _segment_name(first)
-        if path.stat().st_size != (end - first) * manifest.dimension * np.dtype(SENTENCE_DTYPE).itemsize:
-            raise ValueError(f"{_segment_name(first)} has the wrong size")
-        segments.append(np.memmap(path, dtype=SENTENCE_DTYPE, mode="r", shape=(end - first, manifest.dimension)))
-    return segments
+def segment_folder(first: int) -> str:
+    return f"{SEGMENTS}/{first:012d}"
+
+
+def _segment_files(first: int) -> list[str]:
+    return [f"{segment_folder(first)}/{name}" for name in (STORE, VECTORS, SENTENCES)]
+
+
+def _open_segment(generation: Path, first: int, end: int, sentence_starts: np.ndarray, dimension: int) -> _Segment:
+    """One segment's store and its vectors, memory-mapped; each file must hold exactly the rows of its ids."""
+    folder = generation / segment_folder(first)
+    first_sentence, end_sentence = int(sentence_starts[first]), int(sentence_starts[end])
+    parts = []
+    for name, dtype, count in ((VECTORS, np.float32, end - first), (SENTENCES, SENTENCE_DTYPE, end_sentence - first_sentence)):
+        path = folder / name
+        if path.stat().st_size != count * dimension * np.dtype(dtype).itemsize:
+            raise ValueError(f"{segment_folder(first)}/{name} has the wrong size")
+        parts.append(np.memmap(path, dtype=dtype, mode="r", shape=(count, dimension)) if count else np.zeros((0, dimension), dtype))
+    return _Segment(first, end, _open_database(folder / STORE), parts[0], parts[1], first_sentence)
 
 
 def _read_dense(generation: Path):
@@ -399,7 +503,7 @@ def _manifest_of(generation: Path, index_dir: Path) -> Manifest:
     return manifest
 
 
-def verify(index_dir: Path, contents: bool = True) -> Manifest:
+def verify(index_dir: Path, contents: bool | int = True) -> Manifest:
     """The live generation's manifest, once every file it lists is there with its size (and, with ``contents``, its hash)."""
     generation = _live_generation(index_dir)
     manifest = _manifest_of(generation, index_dir)
@@ -410,7 +514,10 @@ def verify(index_dir: Path, contents: bool = True) -> Manifest:
 # Opening an index hashes its files up to this size and checks the sizes of the
 # rest: a flipped byte in a small collection's vectors is caught on every ask,
 # while a 100,000-chunk index opens without reading hundreds of megabytes.
-# ``qa index`` and ``qa index --verify`` hash everything.
+# ``qa index`` does the same before it builds on a generation, and hashes every
+# segment it merges before reading it, so damage is never carried into a file
+# with a fresh checksum; a segment it keeps is shared, not read, and was hashed
+# when it was written. ``qa index --verify`` hashes everything.
 HASHED_ON_OPEN = 32 * 1024 * 1024
 
 
@@ -580,10 +687,9 @@ def write(
     It is the previous generation less the chunks of the sources in ``drop``
     (removed or changed files), plus the ``fresh`` files' parts under new ids;
     ``files`` maps every file of the corpus to the SHA-256 of its bytes.
-    ``lexicons`` holds the ranked lexicons of the files whose lexicon is new:
-    the fresh ones, or every file when the previous generation predates
-    per-file lexicons; the dropped files' lexicons leave with them.
-    When holes outnumber the live chunks, the generation is written compacted.
+    ``lexicons`` holds the fresh files' ranked lexicons; the dropped files'
+    lexicons leave with them. When holes outnumber the live chunks, the
+    generation is written compacted.
     """
     index_dir.mkdir(parents=True, exist_ok=True)
     name = f"gen-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
@@ -630,97 +736,219 @@ def _build(
 ) -> Manifest:
     dimension = manifest_fields["dimension"]
     dead = previous.ids_of(drop) if previous is not None else []
-    if previous is not None and _needs_compacting(previous, len(dead), sum(len(f.chunks) for f in fresh.values())):
+    adding = sum(len(f.chunks) for f in fresh.values())
+    if previous is not None and _needs_compacting(previous, len(dead), adding):
         return _compacted(staging, previous, files, drop, fresh, lexicons, manifest_fields, ann)
+    (staging / SEGMENTS).mkdir()
     if previous is not None:
-        shutil.copyfile(previous.generation / STORE, staging / STORE)
-        shutil.copyfile(previous.generation / VECTORS, staging / VECTORS)
-        (staging / SENTENCES).mkdir()
-        for first in previous.manifest.sentence_segments:
-            _link(previous.generation / _segment_name(first), staging / _segment_name(first))
-        segments = list(previous.manifest.sentence_segments)
-        sentence_starts = previous.sentence_starts.copy()
+        shutil.copyfile(previous.generation / CATALOG, staging / CATALOG)
         lengths = previous.lengths.copy()
-        dead_chunks = previous.chunks_at(dead)
-        previous_kind = previous.manifest.dense
+        sentence_starts = previous.sentence_starts.copy()
+        segments = list(previous.manifest.segments)
     else:
-        (staging / SENTENCES).mkdir()
-        segments = []
-        sentence_starts = np.zeros(1, np.int64)
         lengths = np.zeros(0, np.int32)
-        dead_chunks = []
-        previous_kind = "flat"
-    database = sqlite3.connect(staging / STORE)
-    try:
-        if previous is None:
-            database.executescript(_SCHEMA + _LEXICON_SCHEMA)
-        first = len(lengths)
-        new_ids, new_lengths, new_terms = [], [], []
-        with database:
-            for start in range(0, len(dead), 500):
-                part = dead[start : start + 500]
-                database.execute(f"DELETE FROM chunks WHERE id IN ({','.join('?' * len(part))})", part)
-            for table in ("aliases", "glossed"):
-                for start in range(0, len(drop), 500):
-                    part = drop[start : start + 500]
-                    database.execute(f"DELETE FROM {table} WHERE source IN ({','.join('?' * len(part))})", part)
-            next_id = first
-            chunk_rows, alias_rows, glossed_rows = [], [], []
-            for source, parts in fresh.items():
-                for chunk, glosses in zip(parts.chunks, parts.glosses):
-                    terms = index_terms(chunk.text)
-                    chunk_rows.append(
-                        (next_id, chunk.source, chunk.char_start, chunk.char_end, chunk.line_start, chunk.line_end, chunk.page, chunk.text,
-                         json.dumps(glosses, ensure_ascii=False) if glosses else None)
-                    )
-                    new_ids.append(next_id)
-                    new_lengths.append(len(terms))
-                    new_terms.append(terms)
-                    next_id += 1
-                alias_rows += [(source, key, name) for key, names in parts.aliases.items() for name in names]
-                glossed_rows += [(source, key, word) for key, words in parts.glossed.items() for word in words]
-            database.executemany(f"INSERT INTO chunks({_CHUNK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", chunk_rows)
-            database.executemany("INSERT INTO aliases VALUES (?,?,?)", alias_rows)
-            database.executemany("INSERT INTO glossed VALUES (?,?,?)", glossed_rows)
-            _update_lexicon(database, previous, drop, lexicons)
-            _update_postings(database, [index_terms(chunk.text) for chunk, _ in dead_chunks], dead, new_terms, new_ids, fresh_index=previous is None)
-    finally:
-        database.close()
-    lengths = np.concatenate([lengths, np.asarray(new_lengths, np.int32)]).astype(np.int32)
+        sentence_starts = np.zeros(1, np.int64)
+        segments = []
     lengths[dead] = -1
+    first_new_id = len(lengths)
+    merged: list[int] = []
+    if fresh:
+        sizes = [end - first for first, end in zip(segments, [*segments[1:], first_new_id])]
+        merged = segments[len(segments) - segments_to_merge(sizes, adding) :]
+        segments = segments[: len(segments) - len(merged)]
+    for first in segments:  # kept as they are: shared with the previous generation, not copied
+        (staging / segment_folder(first)).mkdir()
+        for name in _segment_files(first):
+            _link(previous.generation / name, staging / name)
+    catalog = sqlite3.connect(staging / CATALOG)
+    try:
+        with catalog:
+            if previous is None:
+                catalog.executescript(_CATALOG_SCHEMA)
+            new_first = merged[0] if merged else first_new_id
+            _update_catalog(catalog, previous, drop, fresh, lexicons, merged, new_first)
+    finally:
+        catalog.close()
+    if fresh:
+        new_lengths, sentence_counts = _write_segment(
+            staging / segment_folder(new_first), previous, merged, {*drop, *fresh}, first_new_id, fresh, lexicons, lengths, dimension
+        )
+        segments.append(new_first)
+        lengths = np.concatenate([lengths, new_lengths]).astype(np.int32)
+        sentence_starts = np.concatenate([sentence_starts, sentence_starts[-1] + np.cumsum(sentence_counts, dtype=np.int64)]).astype(np.int64)
     np.save(staging / LENGTHS, lengths)
-    new_vectors = [parts.vectors for parts in fresh.values() if len(parts.chunks)]
-    with open(staging / VECTORS, "ab") as handle:
-        for block in new_vectors:
-            handle.write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
-        handle.flush()
-        os.fsync(handle.fileno())
-    new_sentences = [rows for parts in fresh.values() for rows in parts.sentences]
-    sentence_rows = int(sentence_starts[-1])
-    if sum(len(rows) for rows in new_sentences):
-        segments.append(sentence_rows)
-        with open(staging / _segment_name(sentence_rows), "wb") as handle:
-            for rows in new_sentences:
-                handle.write(np.ascontiguousarray(rows, dtype=SENTENCE_DTYPE).tobytes())
-    counts = np.asarray([len(rows) for rows in new_sentences], np.int64)
-    sentence_starts = np.concatenate([sentence_starts, sentence_rows + np.cumsum(counts)]).astype(np.int64)
     np.save(staging / SENTENCE_STARTS, sentence_starts)
     live = int((lengths >= 0).sum())
     kind = dense_kind(live, ann)
     if kind != "flat":
-        rows = np.memmap(staging / VECTORS, dtype=np.float32, mode="r", shape=(len(lengths), dimension)) if len(lengths) else np.zeros((0, dimension), np.float32)
-        _write_dense(staging, previous, previous_kind, kind, rows, lengths, np.asarray(dead, np.int64), np.asarray(new_ids, np.int64), dimension)
+        bounds = [*segments, len(lengths)]
+        parts = [_open_segment(staging, first, end, sentence_starts, dimension) for first, end in zip(bounds, bounds[1:])]
+        try:
+            rows = Rows([part.vectors for part in parts], segments, dimension)
+            new_ids = np.arange(first_new_id, len(lengths), dtype=np.int64)
+            previous_kind = previous.manifest.dense if previous is not None else "flat"
+            _write_dense(staging, previous, previous_kind, kind, rows, lengths, np.asarray(dead, np.int64), new_ids, dimension)
+        finally:
+            for part in parts:
+                part.database.close()
     return Manifest(
         format_version=FORMAT_VERSION,
         files=files,
         chunk_count=live,
         rows=len(lengths),
         dense=kind,
-        sentence_segments=segments,
+        segments=segments,
         sentence_rows=int(sentence_starts[-1]),
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **manifest_fields,
     )
+
+
+def segments_to_merge(sizes: list[int], adding: int) -> int:
+    """How many of the newest segments (``sizes``: chunk ids per segment, oldest first) a build adding ``adding`` chunks folds into its own.
+
+    A segment is folded while it holds at most ``MERGE_RATIO`` times what the
+    new segment holds so far, so small segments never pile up, and the one
+    segment of a large collection is rewritten only once the segments after
+    it hold a quarter as much: a chunk is rewritten a logarithmic number of
+    times, as in an LSM tree.
+    """
+    total, count = adding, 0
+    while count < len(sizes) and sizes[-1 - count] <= MERGE_RATIO * total:
+        total += sizes[-1 - count]
+        count += 1
+    return count
+
+
+def _update_catalog(
+    catalog: sqlite3.Connection,
+    previous: StoredIndex | None,
+    drop: list[str],
+    fresh: dict[str, FreshFile],
+    lexicons: dict[str, Ranked],
+    merged: list[int],
+    new_first: int,
+) -> None:
+    """The per-file tables: the dropped files' rows out, the fresh files' in, each file's segment up to date."""
+    leaving = sorted(set(drop) | set(fresh))
+    for start in range(0, len(leaving), 500):
+        part = leaving[start : start + 500]
+        marks = ",".join("?" * len(part))
+        for table in ("aliases", "glossed", "sources"):
+            catalog.execute(f"DELETE FROM {table} WHERE source IN ({marks})", part)
+    catalog.executemany("INSERT INTO aliases VALUES (?,?,?)", ((source, key, name) for source, parts in fresh.items() for key, names in parts.aliases.items() for name in names))
+    catalog.executemany("INSERT INTO glossed VALUES (?,?,?)", ((source, key, word) for source, parts in fresh.items() for key, words in parts.glossed.items() for word in words))
+    if merged:
+        catalog.execute(f"UPDATE sources SET segment = ? WHERE segment IN ({','.join('?' * len(merged))})", (new_first, *merged))
+    catalog.executemany("INSERT INTO sources VALUES (?,?)", ((source, new_first) for source in fresh))
+    # Every (key, word) some file's lexicon holds, with its rank and how many files hold it;
+    # a file's own lexicon stays in its segment, so that it can leave without reading any other file.
+    counts: Counter[tuple[str, str]] = Counter()
+    ranks: dict[tuple[str, str], int] = {}
+    if previous is not None:
+        for source in previous.segment_of_files(leaving):
+            for key, words in previous.file_lexicon(source).items():
+                counts.update({(key, word): -1 for word in words})
+    for source in fresh:
+        for key, words in lexicons.get(source, {}).items():
+            for word, rank in words.items():
+                counts[(key, word)] += 1
+                ranks[(key, word)] = rank
+    catalog.executemany(
+        "INSERT INTO lexicon VALUES (?,?,?,?) ON CONFLICT(key, word) DO UPDATE SET files = files + excluded.files",
+        ((key, word, ranks.get((key, word), 0), change) for (key, word), change in counts.items() if change),
+    )
+    catalog.execute("DELETE FROM lexicon WHERE files <= 0")
+
+
+def _write_segment(
+    folder: Path,
+    previous: StoredIndex | None,
+    merged: list[int],
+    leaving: set[str],
+    first_new_id: int,
+    fresh: dict[str, FreshFile],
+    lexicons: dict[str, Ranked],
+    lengths: np.ndarray,
+    dimension: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One new segment: the live parts of the ``merged`` segments, then the fresh files' chunks from ``first_new_id`` on.
+
+    Vector and sentence rows are carried over byte for byte, holes included,
+    so that every id keeps its row; chunks and postings of removed chunks are
+    left behind. Returns the fresh chunks' term counts and sentence counts.
+    """
+    folder.mkdir()
+    database = sqlite3.connect(folder / STORE)
+    # Per term: the merged segments' postings (arrays), then the fresh chunks' ids and counts (lists).
+    postings: dict[str, tuple[list[np.ndarray], list[np.ndarray], list[int], list[int]]] = defaultdict(lambda: ([], [], [], []))
+    try:
+        database.executescript(_SEGMENT_SCHEMA)
+        with database, open(folder / VECTORS, "wb") as vectors, open(folder / SENTENCES, "wb") as sentences:
+            for first in merged:
+                old = previous.generation / segment_folder(first)
+                problem = first_problem(previous.generation, {name: previous.manifest.checksums[name] for name in _segment_files(first)})
+                if problem:
+                    raise DamagedIndexError(f"index in {previous.generation.parent} is damaged: {problem}; rebuild it with: qa index --rebuild")
+                for name, handle in ((VECTORS, vectors), (SENTENCES, sentences)):
+                    with open(old / name, "rb") as part:
+                        shutil.copyfileobj(part, handle, 1 << 20)
+                _copy_live(database, old / STORE, lengths, postings, previous, first, leaving)
+            new_lengths, sentence_counts, chunk_rows = [], [], []
+            next_id = first_new_id
+            for source, parts in fresh.items():
+                for chunk, glosses, chunk_sentences in zip(parts.chunks, parts.glosses, parts.sentences):
+                    terms = index_terms(chunk.text)
+                    chunk_rows.append(
+                        (next_id, chunk.source, chunk.char_start, chunk.char_end, chunk.line_start, chunk.line_end, chunk.page, chunk.text,
+                         json.dumps(glosses, ensure_ascii=False) if glosses else None)
+                    )
+                    for term, count in Counter(terms).items():
+                        postings[term][2].append(next_id)
+                        postings[term][3].append(min(count, MAX_TF))
+                    new_lengths.append(len(terms))
+                    sentence_counts.append(len(chunk_sentences))
+                    sentences.write(np.ascontiguousarray(chunk_sentences, dtype=SENTENCE_DTYPE).tobytes())
+                    next_id += 1
+                if len(parts.chunks):
+                    vectors.write(np.ascontiguousarray(parts.vectors, dtype=np.float32).tobytes())
+            database.executemany(f"INSERT INTO chunks({_CHUNK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", chunk_rows)
+            database.executemany("INSERT INTO file_lexicons VALUES (?,?)", ((source, _pack(lexicons.get(source, {}))) for source in fresh))
+            database.executemany(
+                "INSERT INTO postings VALUES (?,?,?)",
+                (
+                    (term, np.concatenate([*old_ids, np.asarray(ids, np.int32)]).tobytes(), np.concatenate([*old_tfs, np.asarray(tfs, np.uint16)]).tobytes())
+                    for term, (old_ids, old_tfs, ids, tfs) in postings.items()
+                ),
+            )
+    finally:
+        database.close()
+    return np.asarray(new_lengths, np.int32), np.asarray(sentence_counts, np.int64)
+
+
+def _copy_live(
+    database: sqlite3.Connection, old_store: Path, lengths: np.ndarray, postings: dict, previous: StoredIndex, first: int, leaving: set[str]
+) -> None:
+    """A merged segment's live chunks and postings, and the lexicons of the files it still holds (none ``leaving``), into the new segment."""
+    old = sqlite3.connect(f"file:{old_store}?mode=ro&immutable=1", uri=True)
+    try:
+        database.executemany(
+            f"INSERT INTO chunks({_CHUNK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+            (row for row in old.execute(f"SELECT {_CHUNK_COLUMNS} FROM chunks ORDER BY id") if lengths[row[0]] >= 0),
+        )
+        for term, ids, tfs in old.execute("SELECT term, ids, tfs FROM postings"):
+            ids, tfs = np.frombuffer(ids, np.int32), np.frombuffer(tfs, np.uint16)
+            keep = lengths[ids] >= 0
+            if keep.any():
+                postings[term][0].append(ids[keep])
+                postings[term][1].append(tfs[keep])
+        held = [source for (source,) in old.execute("SELECT source FROM file_lexicons")]
+        still = {source for source, segment in previous.segment_of_files(held).items() if segment == first and source not in leaving}
+        database.executemany(
+            "INSERT INTO file_lexicons VALUES (?,?)", ((source, entries) for source, entries in old.execute("SELECT source, entries FROM file_lexicons") if source in still)
+        )
+    finally:
+        old.close()
 
 
 def _needs_compacting(previous: StoredIndex, dying: int, adding: int) -> bool:
@@ -730,8 +958,8 @@ def _needs_compacting(previous: StoredIndex, dying: int, adding: int) -> bool:
 
 
 def _compacted(staging, previous, files, drop, fresh, lexicons, manifest_fields, ann) -> Manifest:
-    """A from-scratch write of the kept chunks and the fresh ones: ids dense again, the holes gone."""
-    kept_sources = sorted({chunk.source for chunk in previous.chunks} - set(drop))
+    """A from-scratch write of the kept files and the fresh ones: ids dense again, the holes gone."""
+    kept_sources = sorted(source for source in previous.segment_of_files(files) if source not in drop and source not in fresh)
     kept: dict[str, FreshFile] = {}
     for source in kept_sources:
         ids = previous.ids_of([source])
@@ -742,45 +970,10 @@ def _compacted(staging, previous, files, drop, fresh, lexicons, manifest_fields,
             for key, value in previous._query(f"SELECT key, {'name' if table == 'aliases' else 'word'} FROM {table} WHERE source = ? ORDER BY rowid", (source,)):
                 into[key].append(value)
         kept[source] = FreshFile(
-            [c for c, _ in parts], np.asarray(previous.rows[ids]), previous.sentence_vectors(ids), [g for _, g in parts], dict(aliases), dict(glossed)
+            [c for c, _ in parts], previous.rows[ids], previous.sentence_vectors(ids), [g for _, g in parts], dict(aliases), dict(glossed)
         )
     kept_lexicons = {source: previous.file_lexicon(source) for source in kept_sources}
     return _build(staging, None, files, [], {**kept, **fresh}, {**kept_lexicons, **lexicons}, manifest_fields, ann)
-
-
-def _update_lexicon(database: sqlite3.Connection, previous: StoredIndex | None, drop: list[str], lexicons: dict[str, Ranked]) -> None:
-    """Take the dropped and renewed files' lexicons out, put the new ones in, and keep each pair's count of files.
-
-    ``lexicon`` holds every (key, word) some file's lexicon has, with its rank
-    and how many files have it; a question reads a key's best-ranked words.
-    A file's own lexicon is kept (compressed) so that it can leave again
-    without reading any other file.
-    """
-    if previous is not None and not previous.has_file_lexicons:  # an older generation: its merged lexicon goes
-        database.execute(f"DROP TABLE IF EXISTS {_LEGACY_LEXICON}")
-        for statement in filter(str.strip, _LEXICON_SCHEMA.split(";")):
-            database.execute(statement)
-    counts: Counter[tuple[str, str]] = Counter()
-    ranks: dict[tuple[str, str], int] = {}
-    leaving = sorted(set(drop) | set(lexicons)) if previous is not None and previous.has_file_lexicons else []
-    for start in range(0, len(leaving), 500):
-        part = leaving[start : start + 500]
-        marks = ",".join("?" * len(part))
-        for (entries,) in database.execute(f"SELECT entries FROM file_lexicons WHERE source IN ({marks})", part):
-            for key, words in _unpack(entries).items():
-                counts.update({(key, word): -1 for word in words})
-        database.execute(f"DELETE FROM file_lexicons WHERE source IN ({marks})", part)
-    for source, lexicon in lexicons.items():
-        database.execute("INSERT INTO file_lexicons VALUES (?,?)", (source, _pack(lexicon)))
-        for key, words in lexicon.items():
-            for word, rank in words.items():
-                counts[(key, word)] += 1
-                ranks[(key, word)] = rank
-    database.executemany(
-        "INSERT INTO lexicon VALUES (?,?,?,?) ON CONFLICT(key, word) DO UPDATE SET files = files + excluded.files",
-        ((key, word, ranks.get((key, word), 0), change) for (key, word), change in counts.items() if change),
-    )
-    database.execute("DELETE FROM lexicon WHERE files <= 0")
 
 
 def _pack(lexicon: Ranked) -> bytes:
@@ -789,47 +982,6 @@ def _pack(lexicon: Ranked) -> bytes:
 
 def _unpack(entries: bytes) -> Ranked:
     return json.loads(zlib.decompress(entries))
-
-
-def _update_postings(
-    database: sqlite3.Connection,
-    dead_terms: list[list[str]],
-    dead_ids: list[int],
-    new_terms: list[list[str]],
-    new_ids: list[int],
-    fresh_index: bool,
-) -> None:
-    """Take the dead ids out of their terms' postings and append the new ids (all above every old id)."""
-    removed: dict[str, list[int]] = defaultdict(list)
-    for chunk_id, terms in zip(dead_ids, dead_terms):
-        for term in set(terms):
-            removed[term].append(chunk_id)
-    added: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
-    for chunk_id, terms in zip(new_ids, new_terms):
-        for term, count in Counter(terms).items():
-            ids, tfs = added[term]
-            ids.append(chunk_id)
-            tfs.append(min(count, MAX_TF))
-    if fresh_index:
-        database.executemany(
-            "INSERT INTO postings VALUES (?,?,?)",
-            ((term, np.asarray(ids, np.int32).tobytes(), np.asarray(tfs, np.uint16).tobytes()) for term, (ids, tfs) in added.items()),
-        )
-        return
-    for term in set(removed) | set(added):
-        row = database.execute("SELECT ids, tfs FROM postings WHERE term = ?", (term,)).fetchone()
-        ids = np.frombuffer(row[0], np.int32) if row else np.zeros(0, np.int32)
-        tfs = np.frombuffer(row[1], np.uint16) if row else np.zeros(0, np.uint16)
-        if term in removed:
-            keep = ~np.isin(ids, removed[term])
-            ids, tfs = ids[keep], tfs[keep]
-        if term in added:
-            ids = np.concatenate([ids, np.asarray(added[term][0], np.int32)])
-            tfs = np.concatenate([tfs, np.asarray(added[term][1], np.uint16)])
-        if len(ids):
-            database.execute("INSERT OR REPLACE INTO postings VALUES (?,?,?)", (term, ids.tobytes(), tfs.tobytes()))
-        elif row:
-            database.execute("DELETE FROM postings WHERE term = ?", (term,))
 
 
 def _write_dense(staging, previous, previous_kind, kind, rows, lengths, dead, new_ids, dimension) -> None:
@@ -845,7 +997,7 @@ def _write_dense(staging, previous, previous_kind, kind, rows, lengths, dead, ne
             index.add_with_ids(np.ascontiguousarray(rows[new_ids]), new_ids)
     if index is None:
         ids = np.flatnonzero(lengths >= 0)
-        index = dense_index(np.asarray(rows[ids]), ids, dimension, kind)
+        index = dense_index(rows[ids], ids, dimension, kind)
     faiss.write_index(index, str(staging / DENSE))
 
 
@@ -856,7 +1008,7 @@ def _linked_sums(previous: StoredIndex | None, staging: Path) -> dict:
     shared = {}
     for name, total in previous.manifest.checksums.items():
         mine, theirs = staging / name, previous.generation / name
-        if name.startswith(f"{SENTENCES}/") and mine.exists() and theirs.exists() and os.path.samefile(mine, theirs):
+        if name.startswith(f"{SEGMENTS}/") and mine.exists() and theirs.exists() and os.path.samefile(mine, theirs):
             shared[name] = total
     return shared
 
