@@ -333,7 +333,8 @@ class Bot:
     def status(settings: Settings) -> IndexStatus:
         """What the index holds and how the corpus has changed since it was built; reads no vectors."""
         manifest = index_store.read_manifest(settings.index_dir)
-        size = sum(path.stat().st_size for path in settings.index_dir.rglob("*") if path.is_file())
+        # Generations share their segments (hard links): each file counts once, as the disk holds it.
+        size = sum({(stat.st_dev, stat.st_ino): stat.st_size for stat in (path.stat() for path in settings.index_dir.rglob("*") if path.is_file())}.values())
         now: dict[str, str] | None = None
         if settings.corpus_dir.is_dir():
             # Hashes of the bytes alone, as the manifest keeps them: nothing is extracted, and a file
