@@ -453,3 +453,21 @@ class TestMergePolicy:
             total = sum(sizes)
             assert len(sizes) <= 2 + math.log(total, index_store.MERGE_RATIO) * 2
         assert rewritten <= base + sum(builds) * (2 + 2 * math.log(base + sum(builds), index_store.MERGE_RATIO))
+
+
+class TestRows:
+    @given(st.lists(st.integers(1, 20), max_size=5), st.booleans(), st.data())
+    def test_segments_read_as_one_matrix(self, sizes, empty_last, data):
+        """Any split into segments (the newest may be empty) reads as the one matrix: gathered rows in the order asked, and products."""
+        sizes = [*sizes, 0] if empty_last else sizes
+        whole = np.random.default_rng(len(sizes)).standard_normal((sum(sizes), 4)).astype(np.float32)
+        firsts = [int(f) for f in np.cumsum([0, *sizes[:-1]])] if sizes else []
+        rows = index_store.Rows([whole[f : f + n] for f, n in zip(firsts, sizes)], firsts, 4)
+        assert rows.shape == whole.shape and np.array_equal(np.asarray(rows), whole)
+        ids = data.draw(st.lists(st.integers(0, len(whole) - 1), max_size=30)) if len(whole) else []
+        assert np.array_equal(rows[np.asarray(ids, np.int64)], whole[ids].reshape(len(ids), 4))
+        vector = np.ones(4, np.float32)
+        assert np.allclose(rows @ vector, whole @ vector)
+        if len(whole):
+            with pytest.raises(IndexError):
+                rows[[len(whole)]]

@@ -311,10 +311,10 @@ class StoredIndex:
         by_segment: dict[int, list[int]] = defaultdict(list)
         for chunk_id in ids:
             if 0 <= chunk_id < self.manifest.rows:
-                by_segment[id(self._segment_of(chunk_id))].append(chunk_id)
+                by_segment[self._segment_of(chunk_id).first].append(chunk_id)
         rows = {}
         for segment in self._segments:
-            wanted = by_segment.get(id(segment), [])
+            wanted = by_segment.get(segment.first, [])
             for start in range(0, len(wanted), 500):
                 part = wanted[start : start + 500]
                 for row in self._query(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE id IN ({','.join('?' * len(part))})", part, segment.database):
