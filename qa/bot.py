@@ -268,25 +268,53 @@ class Bot:
     def __init__(self, settings: Settings, stored: index_store.StoredIndex, embedder: Encoder | None = None):
         """``embedder`` encodes the questions if given; by default the bundled engine, or a model's ONNX export if any."""
         self.settings = settings
-        self._stored = stored
         self._encoder: Encoder | None = embedder
-        self._retriever = Retriever(
-            stored,
-            self._encode_query,
-            settings.retriever,
-            Bridge(stored.aliases, stored.lexicon, settings.bridges),
-            self._rerank if settings.reranker else None,
-            read_glosses=settings.glosses,
-        )
         self._reranker: Reranker | None = None
         self._loading = threading.Lock()
-        self._scale_sample: np.ndarray | None = None
         self._llm = LLM.from_settings(settings)
         # Retrieval is CPU-bound and its parts promise no thread safety, so the
         # threads of a server take turns at it; an LLM call, which may take
         # up to llm_timeout, is made outside the lock, so one slow answer
         # never holds up another question.
         self._searching = threading.RLock()
+        self._open(stored)
+        self._followed = index_store.current_mark(settings.index_dir)
+
+    def _open(self, stored: index_store.StoredIndex) -> None:
+        self._stored = stored
+        self._retriever = Retriever(
+            stored,
+            self._encode_query,
+            self.settings.retriever,
+            Bridge(stored.aliases, stored.lexicon, self.settings.bridges),
+            self._rerank if self.settings.reranker else None,
+            read_glosses=self.settings.glosses,
+        )
+        self._scale_sample: np.ndarray | None = None
+
+    def _follow_index(self) -> None:
+        """Answer from the index's live generation: a server or a Slack bot picks up what ``qa index`` wrote.
+
+        A stat of ``CURRENT`` per question says whether a build switched
+        generations; the new one is opened between two questions (under the
+        retrieval lock), and one that cannot be opened leaves the bot
+        answering from the generation it has, with a warning.
+        """
+        mark = index_store.current_mark(self.settings.index_dir)
+        if mark == self._followed:
+            return
+        with self._searching:
+            if mark == self._followed:
+                return
+            self._followed = mark
+            try:
+                stored = index_store.read(self.settings.index_dir)
+                _check_recipe(stored.manifest, self.settings, self.settings.index_dir, _ASKING_NEEDS)
+            except BadIndexError as error:
+                log.warning("still answering from %s: the new index cannot be opened (%s)", self._stored.generation.name, error)
+                return
+            if stored.generation != self._stored.generation:
+                self._open(stored)
 
     @classmethod
     def load(
@@ -549,6 +577,7 @@ class Bot:
     def search(self, question: str, k: int | None = None) -> list[Passage]:
         """The top passages for a question, best first."""
         question = check_question(question)
+        self._follow_index()
         with self._searching:
             return self._retriever.search(self.analyse(question), k or self.settings.top_k)
 
@@ -568,6 +597,7 @@ class Bot:
         without one, or when it fails, it is the extractive answer.
         """
         question = check_question(question)
+        self._follow_index()
         turns: list[Answer] = []
         for earlier in list(history or [])[-self.settings.conversation_turns :]:
             turns.append(earlier if isinstance(earlier, Answer) else self._extractive(check_question(earlier), turns, k, condense=False))

@@ -471,3 +471,24 @@ class TestRows:
         if len(whole):
             with pytest.raises(IndexError):
                 rows[[len(whole)]]
+
+
+class TestFollow:
+    def test_run_a_loaded_bot_answers_from_the_generation_a_later_build_writes(self, settings, caplog):
+        """A server's bot picks up what qa index wrote at its next question; a generation it cannot open leaves it answering as it was."""
+        Bot.index(settings)
+        bot = Bot.load(settings, build_if_missing=False)
+        question = "Where will the pier festival take place?"
+        assert all(p.source != "festival.txt" for p in bot.search(question, 5))
+        (settings.corpus_dir / "festival.txt").write_text("The pier festival takes place in Lisbon on 12 May.\n", encoding="utf-8")
+        Bot.index(settings)
+        assert bot.search(question, 5)[0].source == "festival.txt"
+        assert bot.ask(question).citations[0].source == "festival.txt"
+        opened = bot._stored.generation
+        current = settings.index_dir / "CURRENT"
+        current.write_text("gen-that-is-not-there\n", encoding="utf-8")
+        with caplog.at_level("WARNING"):
+            assert bot.ask(question).citations[0].source == "festival.txt"
+        assert bot._stored.generation == opened and "still answering from" in caplog.text
+        current.write_text(opened.name + "\n", encoding="utf-8")
+        assert bot.search(question, 5)[0].source == "festival.txt" and bot._stored.generation == opened

@@ -479,6 +479,15 @@ def _live_generation(index_dir: Path) -> Path:
         raise DamagedIndexError(f"index in {index_dir} is unreadable ({_reason(err)}); {_repair_hint(index_dir)}") from None
 
 
+def current_mark(index_dir: Path) -> tuple[int, int] | None:
+    """What identifies the live generation's ``CURRENT`` file without reading it: a build replaces the file (a new inode)."""
+    try:
+        stat = (index_dir / CURRENT).stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
 def read_manifest(index_dir: Path) -> Manifest:
     """The live generation's recipe and file hashes alone: all an up-to-date check needs."""
     return _manifest_of(_live_generation(index_dir), index_dir)
