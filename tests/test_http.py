@@ -329,3 +329,43 @@ def test_answers_are_in_the_question_log(server: str) -> None:
     logged = {e.question: e for e in QuestionLog(Settings.load().question_log).entries(face="http", limit=None)}
     assert logged["Who signed the letter of intent?"].citations and logged["Who signed the letter of intent?"].latency_ms > 0
     assert logged["Where was it signed?"].history == [HEADLINE]
+
+
+def test_two_servers_answer_throughout_an_index_update_then_from_it(tmp_path: Path, corpus_copy: Path) -> None:
+    """Two qa serve processes on one index keep answering while qa index rewrites it, never from a half-written state."""
+    import subprocess
+    import sys
+    import threading
+
+    def qa_index() -> None:
+        built = subprocess.run([sys.executable, "-m", "qa.faces.cli", "index", str(corpus_copy), "--index-dir", str(index)], capture_output=True, text=True)
+        assert built.returncode == 0, built.stderr
+
+    index = tmp_path / "index"
+    settings = Settings(corpus_dir=corpus_copy, index_dir=index)
+    Bot.index(settings)
+    festival = "Where does the pier festival take place?"
+    with qa_serve(index) as first, qa_serve(index) as second:
+        seen: list[tuple[int, str | None]] = []
+        stop = threading.Event()
+
+        def keep_asking() -> None:
+            while not stop.is_set():
+                for url in (first, second):
+                    status, body = post(url + "/ask", {"question": HEADLINE})
+                    seen.append((status, body["citations"][0]["source"] if status == 200 and body["citations"] else None))
+
+        asking = threading.Thread(target=keep_asking)
+        asking.start()
+        try:
+            (corpus_copy / "festival.txt").write_text("The pier festival takes place in Lisbon on 12 May.\n", encoding="utf-8")
+            qa_index()
+            (corpus_copy / "000_81784bd76aef5d8c.txt").unlink()  # a second build: the generation the servers started on is deleted
+            qa_index()
+        finally:
+            stop.set()
+            asking.join(60)
+        assert len(seen) >= 4 and set(seen) == {(200, HEADLINE_SOURCE)}, seen
+        for url in (first, second):
+            status, body = post(url + "/ask", {"question": festival})
+            assert status == 200 and body["citations"][0]["source"] == "festival.txt"
