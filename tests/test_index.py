@@ -492,3 +492,19 @@ class TestFollow:
         assert bot._stored.generation == opened and "still answering from" in caplog.text
         current.write_text(opened.name + "\n", encoding="utf-8")
         assert bot.search(question, 5)[0].source == "festival.txt" and bot._stored.generation == opened
+
+
+def test_a_generation_deleted_while_it_is_opened_is_no_damage(settings, monkeypatch):
+    """Opening reads CURRENT, then the generation; two builds in between delete it: the new live one is opened."""
+    Bot.index(settings)
+    (settings.corpus_dir / "note.txt").write_text("The partners met in Berlin.\n", encoding="utf-8")
+    Bot.index(settings)
+    live = index_store._live_generation(settings.index_dir)
+    gone = settings.index_dir / "gen-20000101T000000-gone00"
+    calls = []
+    real = index_store._live_generation
+    monkeypatch.setattr(index_store, "_live_generation", lambda index_dir: calls.append(1) or (gone if len(calls) == 1 else real(index_dir)))
+    assert index_store.read(settings.index_dir).generation == live and len(calls) == 3
+    monkeypatch.setattr(index_store, "_live_generation", lambda index_dir: gone)  # CURRENT names it still: damage
+    with pytest.raises(BadIndexError, match="damaged"):
+        index_store.read(settings.index_dir)

@@ -537,11 +537,21 @@ def _check_files(generation: Path, manifest: Manifest, index_dir: Path, contents
 
 
 def read(index_dir: Path) -> StoredIndex:
-    """Open the live generation; a damaged or foreign index is refused, never guessed at."""
-    generation = _live_generation(index_dir)  # read once: a build may switch generations meanwhile
-    manifest = _manifest_of(generation, index_dir)
-    _check_files(generation, manifest, index_dir, contents=HASHED_ON_OPEN)
-    return StoredIndex(generation, manifest, index_dir)
+    """Open the live generation; a damaged or foreign index is refused, never guessed at.
+
+    A build deletes the generation before the one it replaces: one that
+    vanishes while it is being opened is no damage when ``CURRENT`` has moved
+    on meanwhile, and the new live generation is opened instead.
+    """
+    while True:
+        generation = _live_generation(index_dir)  # read once: a build may switch generations meanwhile
+        try:
+            manifest = _manifest_of(generation, index_dir)
+            _check_files(generation, manifest, index_dir, contents=HASHED_ON_OPEN)
+            return StoredIndex(generation, manifest, index_dir)
+        except DamagedIndexError:
+            if generation.is_dir() or _live_generation(index_dir) == generation:
+                raise
 
 
 def _reason(err: Exception) -> str:
