@@ -49,7 +49,6 @@ repairs it.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import fcntl
 import json
