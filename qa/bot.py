@@ -400,15 +400,15 @@ class Bot:
         with index_store.build_lock(index_dir, waiting):
             started = time.perf_counter()
             dictionary_worker.start()
-            manifest = None
+            previous = None
             if index_store.exists(index_dir) and not rebuild:
-                try:
-                    manifest = index_store.verify(index_dir, contents=index_store.HASHED_ON_OPEN)
+                try:  # checked as opening checks it; a segment it merges is hashed whole (index_store.write)
+                    previous = index_store.read(index_dir)
                 except DamagedIndexError as error:
                     log.warning("%s; rebuilding the whole index", str(error).split("; repair it")[0])
                 else:
-                    _check_recipe(manifest, settings, index_dir)
-            previous = index_store.read(index_dir) if manifest is not None else None
+                    _check_recipe(previous.manifest, settings, index_dir)
+            manifest = previous.manifest if previous is not None else None
             store = ingest.ExtractStore(index_dir)
             # Files that look as they did when indexed are not read again.
             seen = ingest.SeenFiles(index_dir)

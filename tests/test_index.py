@@ -463,11 +463,11 @@ class TestRows:
         whole = np.random.default_rng(len(sizes)).standard_normal((sum(sizes), 4)).astype(np.float32)
         firsts = [int(f) for f in np.cumsum([0, *sizes[:-1]])] if sizes else []
         rows = index_store.Rows([whole[f : f + n] for f, n in zip(firsts, sizes)], firsts, 4)
-        assert rows.shape == whole.shape and np.array_equal(np.asarray(rows), whole)
+        assert rows.shape == whole.shape and np.array_equal(rows[np.arange(len(whole))], whole)
         ids = data.draw(st.lists(st.integers(0, len(whole) - 1), max_size=30)) if len(whole) else []
         assert np.array_equal(rows[np.asarray(ids, np.int64)], whole[ids].reshape(len(ids), 4))
         vector = np.ones(4, np.float32)
-        assert np.allclose(rows @ vector, whole @ vector)
+        assert np.allclose(rows @ vector, whole @ vector, atol=1e-5)  # another BLAS kernel per part: another order of sums
         if len(whole):
             with pytest.raises(IndexError):
                 rows[[len(whole)]]

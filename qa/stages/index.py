@@ -205,8 +205,6 @@ class Rows:
 
     def __getitem__(self, ids) -> np.ndarray:
         ids = np.asarray(ids)
-        if ids.dtype == bool:
-            ids = np.flatnonzero(ids)
         if ids.ndim == 0:
             return self[ids.reshape(1)][0]
         found = np.empty((len(ids), self.shape[1]), np.float32)
@@ -225,15 +223,10 @@ class Rows:
             return np.zeros(0, np.float32)
         return np.concatenate([part @ vector for part in self._parts])
 
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        whole = np.concatenate(self._parts) if self._parts else np.zeros((0, self.shape[1]), np.float32)
-        return whole.astype(dtype) if dtype is not None else whole
-
 
 @dataclass(frozen=True)
 class _Segment:
     first: int  # its first chunk id
-    end: int  # one past its last
     database: sqlite3.Connection
     vectors: np.ndarray  # rows first:end
     sentences: np.ndarray  # rows sentence_starts[first]:sentence_starts[end]
@@ -436,7 +429,12 @@ def _segment_files(first: int) -> list[str]:
 
 
 def _open_segment(generation: Path, first: int, end: int, sentence_starts: np.ndarray, dimension: int) -> _Segment:
-    """One segment's store and its vectors, memory-mapped; each file must hold exactly the rows of its ids."""
+    vectors, sentences = _segment_rows(generation, first, end, sentence_starts, dimension)
+    return _Segment(first, _open_database(generation / segment_folder(first) / STORE), vectors, sentences, int(sentence_starts[first]))
+
+
+def _segment_rows(generation: Path, first: int, end: int, sentence_starts: np.ndarray, dimension: int) -> tuple[np.ndarray, np.ndarray]:
+    """A segment's chunk and sentence vectors, memory-mapped; each file must hold exactly the rows of its ids."""
     folder = generation / segment_folder(first)
     first_sentence, end_sentence = int(sentence_starts[first]), int(sentence_starts[end])
     parts = []
@@ -445,7 +443,7 @@ def _open_segment(generation: Path, first: int, end: int, sentence_starts: np.nd
         if path.stat().st_size != count * dimension * np.dtype(dtype).itemsize:
             raise ValueError(f"{segment_folder(first)}/{name} has the wrong size")
         parts.append(np.memmap(path, dtype=dtype, mode="r", shape=(count, dimension)) if count else np.zeros((0, dimension), dtype))
-    return _Segment(first, end, _open_database(folder / STORE), parts[0], parts[1], first_sentence)
+    return parts[0], parts[1]
 
 
 def _read_dense(generation: Path):
@@ -511,7 +509,7 @@ def _manifest_of(generation: Path, index_dir: Path) -> Manifest:
     return manifest
 
 
-def verify(index_dir: Path, contents: bool | int = True) -> Manifest:
+def verify(index_dir: Path, contents: bool = True) -> Manifest:
     """The live generation's manifest, once every file it lists is there with its size (and, with ``contents``, its hash)."""
     generation = _live_generation(index_dir)
     manifest = _manifest_of(generation, index_dir)
@@ -800,15 +798,10 @@ def _build(
     kind = dense_kind(live, ann)
     if kind != "flat":
         bounds = [*segments, len(lengths)]
-        parts = [_open_segment(staging, first, end, sentence_starts, dimension) for first, end in zip(bounds, bounds[1:])]
-        try:
-            rows = Rows([part.vectors for part in parts], segments, dimension)
-            new_ids = np.arange(first_new_id, len(lengths), dtype=np.int64)
-            previous_kind = previous.manifest.dense if previous is not None else "flat"
-            _write_dense(staging, previous, previous_kind, kind, rows, lengths, np.asarray(dead, np.int64), new_ids, dimension)
-        finally:
-            for part in parts:
-                part.database.close()
+        rows = Rows([_segment_rows(staging, first, end, sentence_starts, dimension)[0] for first, end in zip(bounds, bounds[1:])], segments, dimension)
+        new_ids = np.arange(first_new_id, len(lengths), dtype=np.int64)
+        previous_kind = previous.manifest.dense if previous is not None else "flat"
+        _write_dense(staging, previous, previous_kind, kind, rows, lengths, np.asarray(dead, np.int64), new_ids, dimension)
     return Manifest(
         format_version=FORMAT_VERSION,
         files=files,
@@ -948,7 +941,7 @@ def _copy_live(
     database: sqlite3.Connection, old_store: Path, lengths: np.ndarray, postings: dict, previous: StoredIndex, first: int, leaving: set[str]
 ) -> None:
     """A merged segment's live chunks and postings, and the lexicons of the files it still holds (none ``leaving``), into the new segment."""
-    old = sqlite3.connect(f"file:{old_store}?mode=ro&immutable=1", uri=True)
+    old = _open_database(old_store)
     try:
         database.executemany(
             f"INSERT INTO chunks({_CHUNK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -960,10 +953,10 @@ def _copy_live(
             if keep.any():
                 postings[term][0].append(ids[keep])
                 postings[term][1].append(tfs[keep])
-        held = [source for (source,) in old.execute("SELECT source FROM file_lexicons")]
-        still = {source for source, segment in previous.segment_of_files(held).items() if segment == first and source not in leaving}
+        lexicons = old.execute("SELECT source, entries FROM file_lexicons").fetchall()
+        still = previous.segment_of_files(source for source, _ in lexicons)
         database.executemany(
-            "INSERT INTO file_lexicons VALUES (?,?)", ((source, entries) for source, entries in old.execute("SELECT source, entries FROM file_lexicons") if source in still)
+            "INSERT INTO file_lexicons VALUES (?,?)", ((source, entries) for source, entries in lexicons if still.get(source) == first and source not in leaving)
         )
     finally:
         old.close()
