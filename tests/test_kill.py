@@ -1,25 +1,27 @@
-"""``qa index`` killed with SIGKILL at several phases: the index that survives answers, and the next build recovers.
+"""``qa index`` killed with SIGKILL at each phase: the index that survives answers, and the next build recovers.
 
-A build is killed at fixed shares of its own run time (loading, chunking and
-embedding, writing) and right after it switches generations (a killed ONNX
-export of a sentence-transformers model is tests/test_harden.py's). After each kill the surviving index must verify and answer (it is the
-old generation or the new one, never a mix), and the next ``qa index`` must
-leave the same index a clean build makes, with no staging folder left over.
+The build runs in a child process whose own functions are wrapped to stop at a
+named phase (embedding, the new segment written, the staging folder complete,
+the generation published, ``CURRENT`` switched) and say so; the test then
+kills it there. Killing at fixed shares of a measured run time missed phases
+whenever a run came out faster than the one measured, so every phase here is
+interrupted on every machine. (A killed ONNX export of a sentence-transformers
+model is tests/test_harden.py's.) After each kill the surviving index must
+verify and answer (it is the old generation or the new one, never a mix), and
+the next ``qa index`` must leave the same index a clean build makes, with no
+staging folder left over.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from qa.bot import Bot
 from qa.settings import Settings
@@ -30,24 +32,67 @@ DOCS = {
     "tea.md": "# Tea\n\nGreen tea is grown in Shizuoka. The harvest starts in April.\n",
 }
 ADDED = {"rail.txt": "The Shinkansen opened in 1964 between Tokyo and Osaka.\nIt runs at up to 320 km/h.\n"}
-SHARES = (0.3, 0.6, 0.85, 0.95)
+PHASES = ("embedding", "segment written", "staged", "published", "switched")
+
+# Runs ``qa index`` with the build's steps wrapped: at the phase named in
+# argv[1] it prints PAUSED and waits to be killed.
+DRIVER = """
+import os, sys, time
+import qa.bot
+from qa.faces import cli
+from qa.stages import index
+
+phase = sys.argv.pop(1)
+
+def pause(label):
+    if label == phase:
+        print("PAUSED", flush=True)
+        time.sleep(600)
+
+def after(module, name, label):
+    original = getattr(module, name)
+    def wrapped(*args, **kwargs):
+        result = original(*args, **kwargs)
+        pause(label)
+        return result
+    setattr(module, name, wrapped)
+
+def before(module, name, label):
+    original = getattr(module, name)
+    def wrapped(*args, **kwargs):
+        pause(label)
+        return original(*args, **kwargs)
+    setattr(module, name, wrapped)
+
+before(qa.bot, "_embed", "embedding")
+after(index, "_write_segment", "segment written")
+after(index, "_build", "staged")
+replace = os.replace
+def replaced(source, target):
+    replace(source, target)
+    pause("switched" if os.path.basename(target) == "CURRENT" else "published")
+os.replace = replaced
+cli.run()
+"""
 
 
-def _command(corpus: Path, index_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "qa.faces.cli", "index", str(corpus), "--index-dir", str(index_dir)]
+def _command(phase: str, corpus: Path, index_dir: Path) -> list[str]:
+    return [sys.executable, "-c", DRIVER, phase, "index", str(corpus), "--index-dir", str(index_dir)]
 
 
-def _kill_when(process: subprocess.Popen, ready, limit: float) -> bool:
-    """SIGKILL the build once ``ready()`` holds; False if it ended first."""
-    deadline = time.monotonic() + limit
-    while process.poll() is None and time.monotonic() < deadline:
-        if ready():
+def _kill_at(phase: str, corpus: Path, index_dir: Path, log: Path) -> None:
+    """Run the build until it reaches ``phase``, then SIGKILL it; fails if it never gets there."""
+    with log.open("w") as errors:
+        process = subprocess.Popen(_command(phase, corpus, index_dir), stdout=subprocess.PIPE, stderr=errors, text=True)
+        try:
+            paused = any(line.strip() == "PAUSED" for line in process.stdout)  # stops at the pause, or at EOF if the build ended first
+            assert paused, f"the build never reached {phase!r}: {log.read_text()[-2000:]}"
             process.send_signal(signal.SIGKILL)
-            process.wait()
-            return True
-        time.sleep(0.01)
-    process.wait(timeout=600)
-    return False
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=60)
+            process.stdout.close()
 
 
 def _data(index_dir: Path) -> tuple[list, np.ndarray]:
@@ -76,35 +121,22 @@ def test_kill_9_at_every_phase_leaves_an_index_that_answers_and_recovers(tmp_pat
     Bot.index(clean)
     expected_chunks, expected_vectors = _data(clean.index_dir)
 
-    started = time.monotonic()
-    timed = tmp_path / "timed"
-    shutil.copytree(base.index_dir, timed)
-    subprocess.run(_command(corpus, timed), check=True, capture_output=True, timeout=600)
-    run_time = time.monotonic() - started
-
-    kills: dict[str, bool] = {}
-    for label, ready in [
-        *[(f"at {share:.0%} of the run", (lambda s: lambda start, d: time.monotonic() - start > s * run_time)(share)) for share in SHARES],
-        ("after the switch", lambda start, d: (d / "CURRENT").read_text() != (base.index_dir / "CURRENT").read_text()),
-    ]:
-        index_dir = tmp_path / f"killed-{len(kills)}"
+    for phase in PHASES:
+        index_dir = tmp_path / f"killed-{phase.replace(' ', '-')}"
         shutil.copytree(base.index_dir, index_dir)
-        start = time.monotonic()
-        process = subprocess.Popen(_command(corpus, index_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        kills[label] = _kill_when(process, lambda: ready(start, index_dir), 600)
+        _kill_at(phase, corpus, index_dir, tmp_path / f"{phase}.log")
 
         # The survivor is whole, old or new, and answers.
         settings = base.model_copy(update={"index_dir": index_dir})
         survivor = index_store.verify(index_dir)
-        assert set(survivor.files) in ({*DOCS}, {*DOCS, *ADDED}), label
+        expected_files = {*DOCS, *ADDED} if phase == "switched" else {*DOCS}
+        assert set(survivor.files) == expected_files, phase
         answer = Bot.load(settings, build_if_missing=False).ask("Who leads the Artemis program?")
-        assert answer.citations and answer.citations[0].source == "moon.txt", label
+        assert answer.citations and answer.citations[0].source == "moon.txt", phase
 
         # The next build recovers to what a clean build makes, and leaves nothing behind.
         Bot.index(settings)
         chunks, vectors = _data(index_dir)
-        assert chunks == expected_chunks, label
-        assert np.allclose(vectors, expected_vectors, atol=1e-5), label
-        assert not [p.name for p in index_dir.iterdir() if p.name.startswith(".building-")], label
-    print("\nkill -9 phases interrupted:", json.dumps(kills))
-    assert sum(kills.values()) >= 3, kills  # most phases were really interrupted, not finished first
+        assert chunks == expected_chunks, phase
+        assert np.allclose(vectors, expected_vectors, atol=1e-5), phase
+        assert not [p.name for p in index_dir.iterdir() if p.name.startswith(".building-")], phase
