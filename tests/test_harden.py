@@ -79,7 +79,7 @@ def test_1_timeout_bounds_a_reply_that_drips_a_byte_at_a_time(fake_llm: FakeLLM)
     started = time.monotonic()
     with pytest.raises(LLMError, match="did not answer within 1s"):
         client.complete([{"role": "user", "content": "hi"}])
-    assert time.monotonic() - started < 1.8
+    assert time.monotonic() - started < 5  # far below the 15 s the reply takes, with room for a loaded machine
 
 
 def test_1_timeout_bounds_a_stream_that_drips(fake_llm: FakeLLM) -> None:
@@ -88,7 +88,7 @@ def test_1_timeout_bounds_a_stream_that_drips(fake_llm: FakeLLM) -> None:
     started = time.monotonic()
     with pytest.raises(LLMError, match="did not answer within 1s"):
         list(client.stream([{"role": "user", "content": "hi"}]))
-    assert time.monotonic() - started < 1.8
+    assert time.monotonic() - started < 5  # far below the 15 s the reply takes, with room for a loaded machine
 
 
 # 2. conversations are bounded ------------------------------------------------------------------
