@@ -20,13 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from qa.stages import index as index_store
+from qa.stages import store
+from qa.stages.store import Store
 from qa.stages import onnx_encoder
 from qa.stages.answer import PASSAGES_READ, compose, first_stage
 from qa.crosslingual.bridge import Bridge, mine_aliases
 from qa.chat import Conversation
 from qa.stages.chunk import CHUNKER, chunk_document, quotable_texts
 from qa.stages.embed import Embedder, Encoder, is_bundled_e5, load_encoder
-from qa.errors import BadIndexError, CorpusError, DamagedIndexError, LLMError, QuestionError, SourceError
+from qa.errors import BadIndexError, CorpusError, DamagedIndexError, LLMError, QAError, QuestionError, SourceError
 from qa.excerpt import quote_marks
 from qa.evaluate import RANKS_KEPT, CaseResult, GoldenCase, score_case
 from qa.crosslingual import dictionary_worker
@@ -72,6 +74,7 @@ class IndexReport:
     index_dir: Path
     skipped: tuple[ingest.Skipped, ...] = ()
     reused: int = 0  # chunks of edited or renamed files whose text the index already held, with its vector
+    published: str | None = None  # the engine the generation was copied to (the store setting), if any
 
     def summary(self) -> str:
         if not (self.added or self.changed or self.removed):
@@ -82,6 +85,8 @@ class IndexReport:
                 f"{self.chunks} chunks, {self.embedded} embedded{f' ({self.reused} unchanged kept)' if self.reused else ''}, "
                 f"in {self.index_dir} ({self.seconds:.1f}s)"
             )
+        if self.published:
+            line += f"; live in {self.published}"
         skipped = ingest.skipped_summary(self.skipped)
         return f"{line}; {skipped}" if skipped else line
 
@@ -131,7 +136,7 @@ def check_question(question: str) -> str:
 _ASKING_NEEDS = ("model", "lexical_analyzer")
 
 
-def _check_recipe(manifest: index_store.Manifest, settings: Settings, index_dir: Path, keys: Sequence[str] | None = None) -> None:
+def _check_recipe(manifest: index_store.Manifest, settings: Settings, index_dir: Path | str, keys: Sequence[str] | None = None) -> None:
     """Refuse an index built another way: its vectors would not match the questions', or a build would mix recipes."""
     for key, value in _recipe(settings).items():
         if keys is not None and key not in keys:
@@ -141,8 +146,29 @@ def _check_recipe(manifest: index_store.Manifest, settings: Settings, index_dir:
             undo = f" (or set {key} back to {built!r})" if key in Settings.model_fields else ""
             raise BadIndexError(
                 f"index in {index_dir} was built with {key}={built!r}, not {value!r}; "
-                f"rebuild it with: qa index --rebuild{undo}"
+                f"rebuild it with: qa index --rebuild{_store_flag(settings)}{undo}"
             )
+
+
+def _store_flag(settings: Settings) -> str:
+    return f" --store {settings.store}" if store.in_engine(settings) else ""
+
+
+def _publish(settings: Settings, progress: Progress, notify: Callable[[str], None] | None) -> str | None:
+    """Copy the live generation into the engine the settings name, unless it is live there already."""
+    if not store.in_engine(settings):
+        return None
+    from qa.stages import milvus
+
+    built = index_store.read(settings.index_dir)
+    try:
+        if milvus.current_name(settings.store) != built.name:
+            progress("publishing", 0, 1)
+            milvus.publish(settings.store, built, notify)
+            progress("publishing", 1, 1)
+    finally:
+        built.close()
+    return settings.store
 
 
 def _recipe(settings: Settings) -> dict[str, str | int]:
@@ -265,7 +291,7 @@ class Bot:
     loaded once, under a lock.
     """
 
-    def __init__(self, settings: Settings, stored: index_store.StoredIndex, embedder: Encoder | None = None):
+    def __init__(self, settings: Settings, stored: Store, embedder: Encoder | None = None):
         """``embedder`` encodes the questions if given; by default the bundled engine, or a model's ONNX export if any."""
         self.settings = settings
         self._encoder: Encoder | None = embedder
@@ -278,9 +304,9 @@ class Bot:
         # never holds up another question.
         self._searching = threading.RLock()
         self._open(stored)
-        self._followed = index_store.current_mark(settings.index_dir)
+        self._followed = store.live_mark(settings)
 
-    def _open(self, stored: index_store.StoredIndex) -> None:
+    def _open(self, stored: Store) -> None:
         self._stored = stored
         self._retriever = Retriever(
             stored,
@@ -300,7 +326,7 @@ class Bot:
         retrieval lock), and one that cannot be opened leaves the bot
         answering from the generation it has, with a warning.
         """
-        mark = index_store.current_mark(self.settings.index_dir)
+        mark = store.live_mark(self.settings)
         if mark == self._followed:
             return
         with self._searching:
@@ -308,12 +334,12 @@ class Bot:
                 return
             self._followed = mark
             try:
-                stored = index_store.read(self.settings.index_dir)
-                _check_recipe(stored.manifest, self.settings, self.settings.index_dir, _ASKING_NEEDS)
-            except BadIndexError as error:
-                log.warning("still answering from %s: the new index cannot be opened (%s)", self._stored.generation.name, error)
+                stored = store.read(self.settings)
+                _check_recipe(stored.manifest, self.settings, store.where(self.settings), _ASKING_NEEDS)
+            except QAError as error:
+                log.warning("still answering from %s: the new index cannot be opened (%s)", self._stored.name, error)
                 return
-            if stored.generation != self._stored.generation:
+            if stored.name != self._stored.name:
                 self._open(stored)
 
     @classmethod
@@ -327,12 +353,12 @@ class Bot:
     ) -> "Bot":
         """Open the index named by the settings, building it first if there is none."""
         settings = settings or Settings.load()
-        if not index_store.exists(settings.index_dir):
+        if not store.exists(settings):
             if not build_if_missing:
-                raise BadIndexError(f"no index in {settings.index_dir}: build one with: qa index")
+                raise BadIndexError(f"no index in {store.where(settings)}: build one with: qa index{_store_flag(settings)}")
             cls.index(settings, progress=progress, notify=notify)
-        stored = index_store.read(settings.index_dir)
-        _check_recipe(stored.manifest, settings, settings.index_dir, _ASKING_NEEDS)
+        stored = store.read(settings)
+        _check_recipe(stored.manifest, settings, store.where(settings), _ASKING_NEEDS)
         return cls(settings, stored)
 
     @staticmethod
@@ -433,7 +459,8 @@ class Bot:
             if manifest is not None and not changes.any:  # the files are checked, and the manifest says nothing changed
                 seen.save()
                 _export_query_encoder(settings, None)
-                return IndexReport(len(corpus.hashes), 0, 0, 0, manifest.chunk_count, 0, time.perf_counter() - started, index_dir, skipped)
+                published = _publish(settings, progress, notify)
+                return IndexReport(len(corpus.hashes), 0, 0, 0, manifest.chunk_count, 0, time.perf_counter() - started, index_dir, skipped, published=published)
 
             # The bundled engine maps its weights in an instant, and one that cannot run on this CPU must say
             # so before any work starts; a sentence-transformers model loads while the dictionaries work.
@@ -512,6 +539,7 @@ class Bot:
             # The generation just replaced may still be read, so its extractions stay too.
             store.prune(set(written.files.values()) | set(manifest.files.values() if manifest else ()))
             _export_query_encoder(settings, encoder)
+            published = _publish(settings, progress, notify)
         return IndexReport(
             files=len(corpus.hashes),
             added=len(changes.added),
@@ -523,6 +551,7 @@ class Bot:
             seconds=time.perf_counter() - started,
             index_dir=index_dir,
             skipped=skipped,
+            published=published,
         )
 
     @staticmethod
@@ -638,7 +667,7 @@ class Bot:
         sentences = np.concatenate([np.zeros((0, len(vector)), np.float32), *self._stored.sentence_vectors(ids)])
         best = max((p.dense for p in passages[:PASSAGES_READ] if p.dense is not None), default=None)
         if self._scale_sample is None:
-            self._scale_sample = np.asarray(self._stored.rows[sample_positions(self._stored.live)], dtype=np.float32)
+            self._scale_sample = self._stored.vectors_at(sample_positions(self._stored.live))
         return measure(vector, self._scale_sample, prior, best, sentences)
 
     def _abstain_below(self) -> float:
@@ -675,7 +704,7 @@ class Bot:
         sha256 = self._stored.manifest.files.get(source)
         if sha256 is None:
             raise SourceError(f"no indexed file is named {source!r}")
-        extraction = ingest.ExtractStore(self.settings.index_dir, self._stored.manifest.extractor).load(sha256)
+        extraction = self._stored.extraction(sha256)
         if extraction is None:
             raise SourceError(f"the index holds no stored text of {source}; rebuild it with: qa index --rebuild")
         lines = [line.removesuffix("\r") for line in extraction.text.split("\n")]

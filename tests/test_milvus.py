@@ -1,0 +1,187 @@
+"""The Milvus store answers as the files do: the same passages, citations and scores, through updates.
+
+A real Milvus server (milvus-lite, the ``qa[milvus]`` extra) runs on 127.0.0.1
+for this module; without the package the module is skipped with the reason,
+and fails instead where QA_REQUIRE_MILVUS is set (CI sets it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qa.bot import Bot
+from qa.errors import QAError
+from qa.evaluate import load_golden
+from qa.settings import Settings
+from tests.conftest import CORPUS, HEADLINE, HEADLINE_SOURCE, REPO, free_port
+
+try:
+    import milvus_lite  # noqa: F401
+    import pymilvus  # noqa: F401
+except ImportError as missing:
+    if os.environ.get("QA_REQUIRE_MILVUS"):
+        raise RuntimeError(f"QA_REQUIRE_MILVUS is set but {missing.name} is missing: install.sh installs qa[dev], which brings it") from None
+    pytest.skip(f"{missing.name} is not installed (pip install 'qa[milvus]'; install.sh does it)", allow_module_level=True)
+
+from qa.stages import milvus  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A milvus-lite server on a free loopback port; yields its address."""
+    port = free_port()
+    folder = tmp_path_factory.mktemp("milvus")
+    log = (folder / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"milvus-lite did not start: {(folder / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.1)
+    yield f"milvus://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+
+
+def _url(server: str) -> str:
+    """Each test its own collections on the shared server."""
+    return f"{server}/t{uuid.uuid4().hex[:10]}"
+
+
+def _passages(answer) -> list[tuple]:
+    return [(p.source, p.line_start, p.line_end, p.char_start, p.char_end, p.page, p.text, round(p.score, 5)) for p in answer.passages]
+
+
+def test_every_seed_question_gets_the_same_passages_and_answer_from_both_stores(server: str, seed_settings: Settings, bot: Bot) -> None:
+    url = _url(server)
+    milvus.publish(url, bot._stored)
+    engine = Bot.load(seed_settings.model_copy(update={"store": url}), build_if_missing=False)
+    assert engine._stored.name == bot._stored.name and isinstance(engine._stored, milvus.MilvusStore)
+    cases = load_golden(REPO / "tests" / "golden" / "seeds.jsonl")
+    for case in cases:
+        files, engined = bot.ask(case.question), engine.ask(case.question)
+        assert _passages(engined) == _passages(files), case.question
+        assert engined.answer == files.answer and engined.abstained == files.abstained, case.question
+        assert [c.model_dump() for c in engined.citations] == [c.model_dump() for c in files.citations], case.question
+    headline = engine.ask(HEADLINE)
+    assert headline.citations[0].source == HEADLINE_SOURCE and headline.citations[0].line_start <= 22 <= headline.citations[0].line_end
+    cited = headline.citations[0]
+    assert engine.source(cited.source, cited.line_start, cited.line_end) == bot.source(cited.source, cited.line_start, cited.line_end)
+    assert sorted(c.text for c in engine._stored.chunks) == sorted(c.text for c in bot._stored.chunks)
+
+
+def test_updates_publish_only_new_segments_and_match_a_build_on_files(server: str, tmp_path: Path, corpus_copy: Path, bot: Bot) -> None:
+    url = _url(server)
+    settings = Settings.load(corpus_dir=corpus_copy, index_dir=tmp_path / "index", store=url)
+    first = Bot.index(settings)
+    assert first.published == url and f"live in {url}" in first.summary()
+    reader = Bot.load(settings.model_copy(update={"index_dir": tmp_path / "nothing-here"}), build_if_missing=False)
+    assert reader.ask(HEADLINE).citations[0].source == HEADLINE_SOURCE
+
+    sent: list[str] = []
+    (corpus_copy / "rail.txt").write_text("The Shinkansen opened in 1964 between Tokyo and Osaka.\nIt runs at up to 320 km/h.\n", encoding="utf-8")
+    korean = corpus_copy / HEADLINE_SOURCE
+    korean.write_text(korean.read_text(encoding="utf-8") + "\n두 기관은 2023년에 첫 공동 과제를 시작한다.\n", encoding="utf-8")
+    german = next(p for p in corpus_copy.iterdir() if p.name.startswith("000_"))
+    german.unlink()
+    import qa.stages.milvus as module
+
+    original = module._send_segment
+    module._send_segment = lambda engine, part, name, starts: (sent.append(name), original(engine, part, name, starts))
+    try:
+        Bot.index(settings)
+    finally:
+        module._send_segment = original
+    assert len(sent) == 1  # the new segment alone: the seeds' segment is in the engine already
+
+    # A reader that opened the first generation follows the switch at its next question.
+    answer = reader.ask("When did the Shinkansen open?")
+    assert answer.citations[0].source == "rail.txt"
+    files = Bot.load(settings.model_copy(update={"store": ""}), build_if_missing=False)
+    for question in ["When did the Shinkansen open?", HEADLINE, "Who leads the Artemis program?", "What did the US and Japan agree?"]:
+        assert _passages(reader.ask(question)) == _passages(files.ask(question)), question
+    assert not any(c.source == german.name for c in reader._stored.chunks)
+
+    # Generations before the one replaced are deleted, with the segments only they used.
+    Bot.index(settings, rebuild=True)
+    engine = milvus._Engine(url)
+    history = json.loads(engine.value(milvus.HISTORY))
+    assert len(history) == 2
+    kept = {name for entry in history for name in entry["segments"]}
+    rows = engine.call("query", engine.chunks, filter="id >= 0", output_fields=["segment"], limit=10_000)
+    assert {row["segment"] for row in rows} == kept
+
+
+def test_the_cli_publishes_and_answers_from_the_store_without_the_index_folder(server: str, tmp_path: Path) -> None:
+    url = _url(server)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")} | {"QA_STORE": url}
+    built = subprocess.run(
+        [sys.executable, "-m", "qa.faces.cli", "index", str(CORPUS), "--index-dir", str(tmp_path / "index")],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
+    )
+    assert built.returncode == 0, built.stderr
+    assert f"live in {url}" in built.stderr
+    asked = subprocess.run(
+        [sys.executable, "-m", "qa.faces.cli", "ask", HEADLINE, "--json", "--no-llm", "--index-dir", str(tmp_path / "elsewhere"), "--store", url],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
+    )
+    assert asked.returncode == 0, asked.stderr
+    citation = json.loads(asked.stdout)["citations"][0]
+    assert citation["source"] == HEADLINE_SOURCE and citation["line_start"] <= 22 <= citation["line_end"]
+    assert not (tmp_path / "elsewhere").exists()
+
+
+@pytest.mark.parametrize(
+    "store, message",
+    [
+        ("http://127.0.0.1:19530", "is not a Milvus URL; write it as milvus://host:19530"),
+        ("milvus://127.0.0.1:19530/9lives", "has a collection prefix ('9lives') that is not letters"),
+    ],
+)
+def test_a_bad_store_url_is_one_clear_line(store: str, message: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "qa.faces.cli", "ask", HEADLINE, "--store", store, "--index-dir", str(tmp_path / "index")],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_an_empty_or_unreachable_store_says_what_to_do(server: str, tmp_path: Path) -> None:
+    url = _url(server)
+    with pytest.raises(QAError, match=f"no index in {url}: build one with: qa index --store {url}"):
+        Bot.load(Settings.load(corpus_dir=CORPUS, index_dir=tmp_path / "index", store=url), build_if_missing=False)
+    nobody = f"milvus://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with pytest.raises(QAError, match="cannot reach the Milvus server at http://127.0.0.1"):
+        milvus.read(nobody)
+    assert time.monotonic() - started < 60
+
+
+def test_parse_url() -> None:
+    assert milvus.parse_url("milvus://db.example:19531/team_docs") == ("http://db.example:19531", "team_docs")
+    assert milvus.parse_url("milvus://localhost") == ("http://localhost:19530", "qa")
+    with pytest.raises(QAError, match="not a Milvus URL"):
+        milvus.parse_url("milvus:///qa")
