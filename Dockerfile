@@ -18,7 +18,7 @@ COPY pyproject.toml README.md ./
 COPY qa ./qa
 COPY prompts ./prompts
 # Editable, like install.sh: the prompts are read from /opt/qa/prompts.
-RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -e . \
+RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -e '.[milvus]' \
  && useradd --system --create-home --home-dir /home/qa qa \
  && mkdir /data && chown qa:qa /data
 

@@ -304,7 +304,7 @@ def test_9_cli_faults_are_one_line(tmp_path: Path, index_dir: Path, monkeypatch:
     (tmp_path / "qa.toml").write_text("qa = 5\n")
     assert "must be a table" in one_line_error(runner.invoke(app, ["ask", HEADLINE, "--index-dir", str(index_dir)]))
     (tmp_path / "qa.toml").write_text('llm_base_url = "http://[::1/v1"\nllm_model = "m"\n')
-    assert "llm_base_url: Value error, not a valid URL" in one_line_error(runner.invoke(app, ["ask", HEADLINE, "--index-dir", str(index_dir)]))
+    assert "invalid setting llm_base_url: not a valid URL" in one_line_error(runner.invoke(app, ["ask", HEADLINE, "--index-dir", str(index_dir)]))
     (tmp_path / "qa.toml").write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
     assert "nested too deeply" in one_line_error(runner.invoke(app, ["ask", HEADLINE, "--index-dir", str(index_dir)]))
 

@@ -24,7 +24,7 @@ from qa.bot import Bot
 from qa.errors import QAError
 from qa.evaluate import load_golden
 from qa.settings import Settings
-from tests.conftest import CORPUS, HEADLINE, HEADLINE_SOURCE, REPO, free_port
+from tests.conftest import CORPUS, HEADLINE, HEADLINE_SOURCE, MACHINE_VARIABLES, REPO, free_port, qa_serve
 
 try:
     import milvus_lite  # noqa: F401
@@ -32,7 +32,7 @@ try:
 except ImportError as missing:
     if os.environ.get("QA_REQUIRE_MILVUS"):
         raise RuntimeError(f"QA_REQUIRE_MILVUS is set but {missing.name} is missing: install.sh installs qa[dev], which brings it") from None
-    pytest.skip(f"{missing.name} is not installed (pip install 'qa[milvus]'; install.sh does it)", allow_module_level=True)
+    pytest.skip(f"{missing.name} is not installed (pip install 'qa[milvus]' milvus-lite; install.sh does it)", allow_module_level=True)
 
 from qa.stages import milvus  # noqa: E402
 
@@ -150,6 +150,101 @@ def test_the_cli_publishes_and_answers_from_the_store_without_the_index_folder(s
     citation = json.loads(asked.stdout)["citations"][0]
     assert citation["source"] == HEADLINE_SOURCE and citation["line_start"] <= 22 <= citation["line_end"]
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_two_servers_and_a_slack_bot_answer_from_milvus_throughout_an_update(server: str, tmp_path: Path, corpus_copy: Path) -> None:
+    """Readers on the store alone (no index folder) keep answering while qa index publishes twice, never from a half-written state."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from tests.test_slack import BOT_USER, SECRET, MockSlack, event, mock_handler, signed_post
+
+    url = _url(server)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("QA_", "SLACK_")) or k in MACHINE_VARIABLES} | {"QA_STORE": url}
+
+    def qa_index() -> None:
+        built = subprocess.run(
+            [sys.executable, "-m", "qa.faces.cli", "index", str(corpus_copy), "--index-dir", str(tmp_path / "index")],
+            capture_output=True, text=True, env=clean, cwd=tmp_path, timeout=600,
+        )
+        assert built.returncode == 0, built.stderr
+
+    qa_index()
+    mock = MockSlack()
+    api = ThreadingHTTPServer(("127.0.0.1", 0), mock_handler(mock))
+    mock.url = f"http://127.0.0.1:{api.server_address[1]}/api/"
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    slack_port = free_port()
+    slack_env = clean | {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": mock.url, "QA_RATE_LIMIT": "0"}
+    slack_log = (tmp_path / "slack.log").open("w")
+    slack = subprocess.Popen(
+        [sys.executable, "-m", "qa.faces.cli", "slack", "--http", "--port", str(slack_port), "--index-dir", str(tmp_path / "no-index")],
+        stdout=slack_log, stderr=subprocess.STDOUT, env=slack_env, cwd=tmp_path,
+    )
+    slack_url = f"http://127.0.0.1:{slack_port}"
+    readers = {"QA_STORE": url, "QA_RATE_LIMIT": "0"}
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", slack_port), 0.2).close()
+                break
+            except OSError:
+                assert slack.poll() is None and time.monotonic() < deadline, (tmp_path / "slack.log").read_text()
+                time.sleep(0.2)
+        with qa_serve(tmp_path / "no-index", env=readers) as first, qa_serve(tmp_path / "no-index", env=readers) as second:
+            seen: list[tuple[int, str]] = []
+            mentions: list[str] = []
+            stop = threading.Event()
+
+            def keep_asking() -> None:
+                while not stop.is_set():
+                    for reader in (first, second):
+                        status, body = _post(reader + "/ask", {"question": HEADLINE})
+                        seen.append((status, body["citations"][0]["source"] if status == 200 and body["citations"] else str(body)[:200]))
+                    _, ts, envelope = event("app_mention", f"<@{BOT_USER}> {HEADLINE}", "CREADERS")
+                    assert signed_post(slack_url, envelope)[0] == 200
+                    mentions.append(ts)
+                    stop.wait(0.1)
+
+            asking = threading.Thread(target=keep_asking)
+            asking.start()
+            try:
+                (corpus_copy / "festival.txt").write_text("The pier festival takes place in Lisbon on 12 May.\n", encoding="utf-8")
+                qa_index()
+                (corpus_copy / "000_81784bd76aef5d8c.txt").unlink()  # the second publish deletes the generation the readers started on
+                qa_index()
+            finally:
+                stop.set()
+                asking.join(60)
+            assert len(seen) >= 4 and set(seen) == {(200, HEADLINE_SOURCE)}, seen
+            replies = mock.wait("CREADERS", len(mentions))
+            assert len(mentions) >= 2 and all(f"`{HEADLINE_SOURCE}:" in json.dumps(r["blocks"], ensure_ascii=False) for r in replies), replies
+            festival = "Where does the pier festival take place?"
+            for reader in (first, second):
+                status, body = _post(reader + "/ask", {"question": festival})
+                assert status == 200 and body["citations"][0]["source"] == "festival.txt"
+            _, _, envelope = event("app_mention", f"<@{BOT_USER}> {festival}", "CFESTIVAL")
+            signed_post(slack_url, envelope)
+            assert "`festival.txt:" in json.dumps(mock.wait("CFESTIVAL")[0]["blocks"], ensure_ascii=False)
+    finally:
+        slack.terminate()
+        slack.wait(30)
+        slack_log.close()
+        api.shutdown()
+    assert not (tmp_path / "no-index").exists()
+
+
+def _post(url: str, payload: dict) -> tuple[int, dict]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
 
 
 @pytest.mark.parametrize(

@@ -53,7 +53,7 @@ TEXT_LIMIT = 65_535
 BATCH = 500
 # Milvus returns at most this many results from one search.
 MAX_TOP_K = 16_384
-TIMEOUT_S = 10.0
+TIMEOUT_S = 30.0
 
 
 def parse_url(url: str) -> tuple[str, str]:
