@@ -292,6 +292,9 @@ class StoredIndex:
         """The chunk vectors of these ids (float32), in the order asked."""
         return self.rows[np.asarray(ids, dtype=np.int64)]
 
+    def read_ahead(self, terms: Iterable[str]) -> None:
+        """Postings are read from the segments' stores when asked for: a lookup on this machine is cheaper than a batch."""
+
     def postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
         """The ids of the live chunks that hold ``term`` (ascending) and how often each holds it."""
         ids, tfs = [], []

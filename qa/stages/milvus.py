@@ -37,6 +37,7 @@ import numpy as np
 
 from qa.crosslingual.gloss import GlossedWord
 from qa.errors import BadIndexError, QAError
+from qa.lru import LRU
 from qa.models import Chunk
 from qa.stages import index as index_store
 from qa.stages.ingest.base import Extraction
@@ -54,6 +55,8 @@ BATCH = 500
 # Milvus returns at most this many results from one search.
 MAX_TOP_K = 16_384
 TIMEOUT_S = 30.0
+# Terms whose postings a reader keeps (as BM25 does): a question reads a few dozen.
+POSTINGS_CACHED = 256
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -256,6 +259,8 @@ class MilvusStore:
         self._catalog_file.flush()
         self._catalog = sqlite3.connect(f"file:{self._catalog_file.name}?mode=ro", uri=True, check_same_thread=False)
         self._lock = threading.Lock()
+        # A generation never changes: a term's postings, once fetched, hold until the store is closed.
+        self._postings: LRU[str, tuple] = LRU(POSTINGS_CACHED)
         self.aliases = index_store._Lookup(lambda key: index_store.catalog_aliases(self._query, key))
         self.lexicon = index_store._Lookup(lambda key: index_store.catalog_lexicon(self._query, key))
 
@@ -298,12 +303,27 @@ class MilvusStore:
         self._check(keys, found)
         return np.asarray([found[key]["vector"] for key in keys], np.float32).reshape(len(ids), self.manifest.dimension)
 
+    def read_ahead(self, terms: Iterable[str]) -> None:
+        """One request for every term a question will score, instead of one per term."""
+        wanted = [term for term in dict.fromkeys(terms) if self._postings.get(term) is None]
+        if not wanted:
+            return
+        found = self._engine.get(self._engine.postings, [f"{name}/{term}" for term in wanted for name in self._names], ["postings"])
+        for term in wanted:
+            self._postings.put(term, (self._merged([found[key] for name in self._names if (key := f"{name}/{term}") in found]),))
+
     def postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
-        keys = [f"{name}/{term}" for name in self._names]
-        found = self._engine.get(self._engine.postings, keys, ["postings"])
-        if not found:
+        cached = self._postings.get(term)
+        if cached is None:
+            self.read_ahead([term])
+            cached = self._postings.get(term)
+        return cached[0]
+
+    def _merged(self, rows: list[dict]) -> tuple[np.ndarray, np.ndarray] | None:
+        """One term's postings over the generation's segments: ids ascending, removed chunks left out."""
+        pairs = sorted((int(i), tf) for row in rows for i, tf in _sparse_items(row["postings"]))
+        if not pairs:
             return None
-        pairs = sorted((int(i), tf) for row in found.values() for i, tf in _sparse_items(row["postings"]))
         ids = np.asarray([i for i, _ in pairs], np.int32)
         tfs = np.asarray([tf for _, tf in pairs], np.float32).astype(np.uint16)
         keep = self.live[ids]

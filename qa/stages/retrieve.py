@@ -159,7 +159,9 @@ class Retriever:
         return self._bm25
 
     def lexical_scores(self, question: Question) -> np.ndarray:
-        return scaled_bm25(self.bm25, list(question.terms), [list(group) for group in question.alternatives])
+        alternatives = [list(group) for group in question.alternatives]
+        self.stored.read_ahead([*question.terms, *(term for group in alternatives for translation in group for term in translation)])
+        return scaled_bm25(self.bm25, list(question.terms), alternatives)
 
     def knows(self, word: str) -> bool:
         """Does some document hold the word, as it stands or through a bridge?"""

@@ -47,6 +47,9 @@ class Store(Protocol):
 
     def postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None: ...
 
+    def read_ahead(self, terms: Iterable[str]) -> None:
+        """The postings of these terms will be asked for next: a store across a network fetches them at once."""
+
     def chunks_at(self, ids: Iterable[int]) -> list[tuple[Chunk, list[GlossedWord]]]: ...
 
     def sentence_vectors(self, ids: Iterable[int]) -> list[np.ndarray]: ...
