@@ -7,6 +7,7 @@ changes a face.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -22,7 +23,7 @@ import numpy as np
 from qa.stages import index as index_store
 from qa.stages import store
 from qa.stages.store import Store
-from qa.stages import onnx_encoder
+from qa.stages import onnx_encoder, parallel
 from qa.stages.answer import PASSAGES_READ, compose, first_stage
 from qa.crosslingual.bridge import Bridge, mine_aliases
 from qa.chat import Conversation
@@ -209,6 +210,11 @@ def _export_query_encoder(settings: Settings, embedder: Encoder | None) -> None:
         onnx_encoder.export(embedder.sentence_transformer, settings.model, folder)
     except Exception as error:  # any failure: the fallback is always there
         log.warning("questions will be encoded with sentence-transformers (slower): ONNX export of %s failed: %s", settings.model, error)
+
+
+def _documents_encoder(model: str) -> Encoder:
+    """What embeds a build's documents: the bundled engine, else the machine's ONNX export, else sentence-transformers."""
+    return load_encoder(model) if is_bundled_e5(model) else _onnx_encoder(model) or Embedder.load(model)
 
 
 def _onnx_encoder(model: str) -> onnx_encoder.OnnxEncoder | None:
@@ -473,7 +479,7 @@ class Bot:
             fresh_chunks: dict[str, list[Chunk]] = {}
             if changes.to_embed:
                 progress("loading model", 0, 1)
-                encoder = bundled or _onnx_encoder(settings.model) or Embedder.load(settings.model)
+                encoder = bundled or _documents_encoder(settings.model)
                 progress("loading model", 1, 1)
                 max_tokens = min(settings.chunk_tokens, encoder.max_tokens - 2)
                 count_tokens = _capped_counter(encoder.count_tokens, max_tokens, settings.max_chunk_chars)
@@ -502,7 +508,16 @@ class Bot:
             known = previous.vectors_by_text([*changes.changed_sources, *changes.removed], view) if previous is not None and texts else {}
             dimension = encoder.dimension if encoder is not None else manifest.dimension
             reused = sum(1 for text in texts if text in known)
-            vectors, sentence_rows = _embed(encoder, texts, [quotable_texts(chunk.text) for chunk in chunks_in_order], known, dimension, settings.batch_size, progress)
+            documents_encoder = encoder
+            if settings.workers and encoder is not None:
+                documents_encoder = parallel.RayEncoder(encoder, functools.partial(_documents_encoder, settings.model), settings.workers, settings.ray_address)
+            try:
+                vectors, sentence_rows = _embed(
+                    documents_encoder, texts, [quotable_texts(chunk.text) for chunk in chunks_in_order], known, dimension, settings.batch_size, progress
+                )
+            finally:
+                if isinstance(documents_encoder, parallel.RayEncoder):
+                    documents_encoder.close()
             if prepared is None:
                 prepared = _glossed(preparing, progress)
             fresh_glosses = {

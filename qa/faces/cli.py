@@ -164,6 +164,13 @@ def index(
         Optional[list[str]], typer.Option("--exclude", metavar="GLOB", help="Leave out files matching this glob (repeatable), e.g. 'drafts/'", show_default=False)
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail if any file is skipped (unreadable, encrypted, unknown format).")] = False,
+    workers: Annotated[
+        Optional[int],
+        typer.Option("--workers", min=0, help="Embed on this many Ray workers: a Ray instance on this machine, or the cluster at --ray-address [default: 0, in this process]", show_default=False),
+    ] = None,
+    ray_address: Annotated[
+        Optional[str], typer.Option("--ray-address", metavar="ADDRESS", help="Ray cluster for --workers: auto, or ray://head:10001", show_default=False)
+    ] = None,
     verify: Annotated[
         bool, typer.Option("--verify", help="Check every index file against its checksum, and the model export; change nothing.")
     ] = False,
@@ -187,6 +194,8 @@ def index(
             include=include or None,
             exclude=exclude or None,
             strict=strict or None,
+            workers=workers,
+            ray_address=ray_address,
         )
         if verify:
             err.print(escape(Bot.verify(settings)))
