@@ -7,6 +7,7 @@ and fails instead where QA_REQUIRE_MILVUS is set (CI sets it).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ from qa.bot import Bot
 from qa.errors import QAError
 from qa.evaluate import load_golden
 from qa.settings import Settings
+from qa.stages import index as index_store
 from tests.conftest import CORPUS, HEADLINE, HEADLINE_SOURCE, MACHINE_VARIABLES, REPO, free_port, qa_serve
 
 try:
@@ -104,6 +106,7 @@ def test_updates_publish_only_new_segments_and_match_a_build_on_files(server: st
     korean = corpus_copy / HEADLINE_SOURCE
     korean.write_text(korean.read_text(encoding="utf-8") + "\n두 기관은 2023년에 첫 공동 과제를 시작한다.\n", encoding="utf-8")
     german = next(p for p in corpus_copy.iterdir() if p.name.startswith("000_"))
+    german_text = milvus._extraction_key(index_store.read_manifest(tmp_path / "index").extractor, hashlib.sha256(german.read_bytes()).hexdigest())
     german.unlink()
     import qa.stages.milvus as module
 
@@ -123,9 +126,11 @@ def test_updates_publish_only_new_segments_and_match_a_build_on_files(server: st
         assert _passages(reader.ask(question)) == _passages(files.ask(question)), question
     assert not any(c.source == german.name for c in reader._stored.chunks)
 
-    # Generations before the one replaced are deleted, with the segments only they used.
+    # Generations before the one replaced are deleted, with the segments and extracted texts only they used.
+    engine = milvus._engine(url)
+    assert engine.value(german_text) is not None  # the generation replaced still cites it
     Bot.index(settings, rebuild=True)
-    engine = milvus._Engine(url)
+    assert engine.value(german_text) is None
     history = json.loads(engine.value(milvus.HISTORY))
     assert len(history) == 2
     kept = {name for entry in history for name in entry["segments"]}

@@ -94,6 +94,11 @@ def _reason(err: Exception) -> str:
     return text[0] if text else type(err).__name__
 
 
+@functools.lru_cache(maxsize=8)
+def _engine(url: str) -> "_Engine":
+    return _Engine(url)
+
+
 class _Engine:
     """The four collections of one prefix on one server, and the calls qa makes on them."""
 
@@ -102,6 +107,7 @@ class _Engine:
         self.client = _client(url)
         _, prefix = parse_url(url)
         self.chunks, self.sentences, self.postings, self.state = (f"{prefix}_{part}" for part in ("chunks", "sentences", "postings", "state"))
+        self._seen = False
 
     def call(self, method: str, *args, **kwargs):
         try:
@@ -112,7 +118,10 @@ class _Engine:
             raise QAError(f"the Milvus store at {self.url} failed ({_reason(err)})") from None
 
     def has_collections(self) -> bool:
-        return self.state in self.call("list_collections")
+        """Once seen, known: qa never drops them, and a reader asks before every question."""
+        if not self._seen:
+            self._seen = self.state in self.call("list_collections")
+        return self._seen
 
     def create_collections(self, dimension: int) -> None:
         """Create what is missing; refuse a store whose vectors have another dimension."""
@@ -194,6 +203,10 @@ class _Engine:
             raise BadIndexError(f"the Milvus store at {self.url} is damaged ({key} lacks a part); publish it again with: qa index --store {self.url}")
         return base64.b64decode("".join(found[k]["data"] for k in keys))
 
+    def delete_blob(self, key: str) -> None:
+        count = self.value(key)
+        self.delete_keys(self.state, [key, *(f"{key}/{i:06d}" for i in range(int(count or 0)))])
+
     def delete_keys(self, collection: str, keys: list[str]) -> None:
         for start in range(0, len(keys), BATCH):
             self.call("delete", collection, ids=keys[start : start + BATCH])
@@ -217,7 +230,7 @@ def _extraction_key(extractor: str, sha256: str) -> str:
 
 def current_name(url: str) -> str | None:
     """The live generation's name: one primary-key read, cheap enough before every question."""
-    engine = _Engine(url)
+    engine = _engine(url)
     if not engine.has_collections():
         return None
     return engine.value(CURRENT)
@@ -229,11 +242,20 @@ def exists(url: str) -> bool:
 
 def read(url: str) -> "MilvusStore":
     """The live generation, opened; an error that says what to do when there is none."""
-    engine = _Engine(url)
+    engine = _engine(url)
     name = current_name(url)
-    if name is None:
-        raise BadIndexError(f"no index in {url}: publish one with: qa index --store {url}")
-    return MilvusStore(engine, name)
+    tries = 3
+    while True:
+        if name is None:
+            raise BadIndexError(f"no index in {url}: build one with: qa index --store {url}")
+        try:
+            return MilvusStore(engine, name)
+        except BadIndexError:
+            # Two publishes since CURRENT was read collect the generation it named: open the live one instead.
+            moved, tries = current_name(url), tries - 1
+            if moved == name or not tries:
+                raise
+            name = moved
 
 
 class MilvusStore:
@@ -412,7 +434,7 @@ def publish(url: str, stored: index_store.StoredIndex, notify: Callable[[str], N
     Segments the engine already holds (by name: first id and digest) are not
     sent again, so a changed file costs its own segment, not the collection.
     """
-    engine = _Engine(url)
+    engine = _engine(url)
     engine.create_collections(stored.manifest.dimension)
     parts = stored.segment_parts()
     names = [_segment_name(part.first, part.digest) for part in parts]
@@ -425,9 +447,10 @@ def publish(url: str, stored: index_store.StoredIndex, notify: Callable[[str], N
         _send_segment(engine, part, name, stored.sentence_starts)
         engine.flush()
         engine.put_values({f"segment/{name}": str(part.end - part.first)})  # written last: a named segment is whole
-    for source, sha256 in stored.manifest.files.items():
-        key = _extraction_key(stored.manifest.extractor, sha256)
-        if engine.value(key) is None and (extraction := stored.extraction(sha256)) is not None:
+    extractions = {_extraction_key(stored.manifest.extractor, sha256): sha256 for sha256 in stored.manifest.files.values()}
+    sent = engine.get(engine.state, list(extractions), ["data"])
+    for key, sha256 in extractions.items():
+        if key not in sent and (extraction := stored.extraction(sha256)) is not None:
             engine.put_blob(key, json.dumps({"text": extraction.text, "pages": list(extraction.pages)}, ensure_ascii=False).encode("utf-8"))
     name = stored.name
     for part_name, data in (
@@ -443,29 +466,29 @@ def publish(url: str, stored: index_store.StoredIndex, notify: Callable[[str], N
     previous = engine.value(CURRENT)
     engine.put_values({CURRENT: name})  # the switch: one row, replaced at once
     engine.flush()
-    _collect(engine, [entry for entry in history if entry["name"] not in (name, previous)], keep=[*names, *_names_of(history, previous)])
-    engine.put_values({HISTORY: json.dumps([entry for entry in history if entry["name"] == previous] + [{"name": name, "segments": names}])})
+    kept = [entry for entry in history if entry["name"] == previous != name] + [{"name": name, "segments": names, "extractions": list(extractions)}]
+    _collect(engine, [entry for entry in history if entry["name"] not in (name, previous)], kept)
+    engine.put_values({HISTORY: json.dumps(kept)})
     engine.flush()
     return name
 
 
-def _names_of(history: list[dict], generation: str | None) -> list[str]:
-    return next((entry["segments"] for entry in history if entry["name"] == generation), [])
-
-
-def _collect(engine: _Engine, old: list[dict], keep: list[str]) -> None:
-    """Delete generations no reader can hold any more, and the segments only they used."""
+def _collect(engine: _Engine, old: list[dict], kept: list[dict]) -> None:
+    """Delete generations no reader can hold any more, with the segments and extracted texts only they used."""
+    segments = {name for entry in kept for name in entry["segments"]}
+    extractions = {key for entry in kept for key in entry.get("extractions", [])}
     for entry in old:
         for part in ("manifest", "lengths", "sentence_starts", "catalog"):
-            key = _blob_key(entry["name"], part)
-            count = engine.value(key)
-            engine.delete_keys(engine.state, [key, *(f"{key}/{i:06d}" for i in range(int(count or 0)))])
+            engine.delete_blob(_blob_key(entry["name"], part))
         engine.delete_keys(engine.state, [_blob_key(entry["name"], "segments")])
         for name in entry["segments"]:
-            if name not in keep:
+            if name not in segments:
                 engine.delete_keys(engine.state, [f"segment/{name}"])
                 for collection in (engine.chunks, engine.sentences, engine.postings):
                     engine.call("delete", collection, filter=f'segment == "{name}"')
+        for key in entry.get("extractions", []):
+            if key not in extractions:
+                engine.delete_blob(key)
 
 
 def _send_segment(engine: _Engine, part: index_store.SegmentParts, name: str, sentence_starts: np.ndarray) -> None:
