@@ -46,7 +46,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("milvus")
     log = (folder / "server.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "qa.stages.milvus", str(folder / "data"), str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -517,3 +517,30 @@ def _npy(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     return buffer.getvalue()
+
+
+def serve_lite(data_dir: str, port: int = DEFAULT_PORT, host: str = "127.0.0.1") -> None:
+    """Run milvus-lite (a Milvus server in Python, for tests and laptops) as a Milvus server treats its clients.
+
+    pymilvus pings an idle connection every 10 s, which Milvus permits; a stock
+    gRPC server in Python allows one ping in 5 minutes and closes the
+    connection after two more ("Too many pings"), and the client's reconnect
+    then failed. The pings are allowed here as Milvus allows them.
+    """
+    import grpc
+    from milvus_lite.adapter.grpc import server
+
+    plain = grpc.server
+
+    def permissive(*args, options=(), **kwargs):
+        allowed = [("grpc.http2.min_ping_interval_without_data_ms", 5000), ("grpc.keepalive_permit_without_calls", 1), ("grpc.http2.max_ping_strikes", 0)]
+        return plain(*args, options=[*options, *allowed], **kwargs)
+
+    grpc.server = permissive
+    server.run_server(data_dir, host=host, port=port)
+
+
+if __name__ == "__main__":  # python -m qa.stages.milvus DATA_DIR [PORT]
+    import sys
+
+    serve_lite(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else DEFAULT_PORT)
