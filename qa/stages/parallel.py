@@ -27,8 +27,8 @@ from qa.stages.embed import Encoder
 def _worker(load: Callable[[], Encoder]) -> type:
     """The class of the Ray actors: each loads the model once, then encodes the batches it is handed.
 
-    The loader travels inside the class rather than as a constructor argument,
-    which Ray would keep in its object store for the actor's restarts.
+    The loader travels inside the class (Ray pickles it with the class), so an
+    actor is made with no arguments.
     """
 
     class Worker:
