@@ -131,7 +131,7 @@ def test_updates_publish_only_new_segments_and_match_a_build_on_files(server: st
     assert engine.value(german_text) is not None  # the generation replaced still cites it
     Bot.index(settings, rebuild=True)
     assert engine.value(german_text) is None
-    history = json.loads(engine.value(milvus.HISTORY))
+    history = json.loads(engine.blob(milvus.HISTORY))
     assert len(history) == 2
     kept = {name for entry in history for name in entry["segments"]}
     rows = engine.call("query", engine.chunks, filter="id >= 0", output_fields=["segment"], limit=10_000)
@@ -250,6 +250,21 @@ def _post(url: str, payload: dict) -> tuple[int, dict]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
+
+
+def test_blobs_span_rows_and_a_shorter_one_leaves_no_rows_behind(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(milvus, "BLOB_ROW", 8)
+    engine = milvus._engine(_url(server))
+    engine.create_collections(4)
+    long, short = bytes(range(256)) * 3, b"a short one"
+    engine.put_blob("history", long)
+    assert engine.blob("history") == long and int(engine.value("history")) > 100
+    engine.put_blob("history", short)
+    assert engine.blob("history") == short
+    left = engine.get(engine.state, [f"history/{i:06d}" for i in range(200)], ["data"])
+    assert len(left) == int(engine.value("history")) == 2
+    engine.delete_blob("history")
+    assert engine.blob("history") is None and not engine.get(engine.state, list(left), ["data"])
 
 
 @pytest.mark.parametrize(

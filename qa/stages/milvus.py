@@ -188,10 +188,13 @@ class _Engine:
         self.insert(self.state, [{"key": key, "data": data, "unused": [0.0, 0.0]} for key, data in values.items()])
 
     def put_blob(self, key: str, data: bytes) -> None:
+        """Written in parts, then their count; a shorter blob written over a longer one drops the parts left over."""
+        before = int(self.value(key) or 0)
         text = base64.b64encode(data).decode("ascii")
         rows = {f"{key}/{i:06d}": text[start : start + BLOB_ROW] for i, start in enumerate(range(0, len(text), BLOB_ROW))}
         self.put_values(rows)
         self.put_values({key: str(len(rows))})  # written last: a blob whose count is readable is whole
+        self.delete_keys(self.state, [f"{key}/{i:06d}" for i in range(len(rows), before)])
 
     def blob(self, key: str) -> bytes | None:
         count = self.value(key)
@@ -462,13 +465,13 @@ def publish(url: str, stored: index_store.StoredIndex, notify: Callable[[str], N
         engine.put_blob(_blob_key(name, part_name), data)
     engine.put_values({_blob_key(name, "segments"): json.dumps(names)})
     engine.flush()
-    history = json.loads(engine.value(HISTORY) or "[]")
+    history = json.loads(engine.blob(HISTORY) or b"[]")
     previous = engine.value(CURRENT)
     engine.put_values({CURRENT: name})  # the switch: one row, replaced at once
     engine.flush()
     kept = [entry for entry in history if entry["name"] == previous != name] + [{"name": name, "segments": names, "extractions": list(extractions)}]
     _collect(engine, [entry for entry in history if entry["name"] not in (name, previous)], kept)
-    engine.put_values({HISTORY: json.dumps(kept)})
+    engine.put_blob(HISTORY, json.dumps(kept).encode("utf-8"))  # it names every file's extracted text: a blob
     engine.flush()
     return name
 
