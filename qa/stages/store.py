@@ -21,6 +21,7 @@ import numpy as np
 
 from qa.crosslingual.gloss import GlossedWord
 from qa.models import Chunk
+from qa.stages.ingest.base import Extraction
 from qa.settings import Settings
 from qa.stages import index as index_store
 
@@ -55,6 +56,9 @@ class Store(Protocol):
     def sentence_vectors(self, ids: Iterable[int]) -> list[np.ndarray]: ...
 
     def each_chunk(self) -> Iterator[tuple[int, Chunk, list[GlossedWord]]]: ...
+
+    def extraction(self, sha256: str) -> Extraction | None:
+        """The text and pages extracted from the file with these bytes, as the index quoted it (what ``qa show`` prints)."""
 
     def close(self) -> None: ...
 
