@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -73,6 +74,31 @@ def _no_outside_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
 
 
 MACHINE_VARIABLES = ("QA_FREEDICT_DIR", "QA_REQUIRE_FREEDICT", "QA_REQUIRE_CHROMIUM", "QA_CACHE_DIR")
+
+
+def wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 120.0) -> None:
+    """Until a child started on ``port`` listens; fails with the end of its log if it exits or takes too long."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"{process.args[:4]} did not listen on {port}: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+
+
+def cited_source(server: str, question: str) -> tuple[int, str]:
+    """Ask a running ``qa serve``: its status and the first cited file (or what it said instead)."""
+    request = urllib.request.Request(server + "/ask", data=json.dumps({"question": question}).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            status, body = response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode("utf-8", "replace")[:200]
+    return status, body["citations"][0]["source"] if body["citations"] else str(body)[:200]
 
 
 @contextlib.contextmanager

@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +24,7 @@ from qa.errors import QAError
 from qa.evaluate import load_golden
 from qa.settings import Settings
 from qa.stages import index as index_store
-from tests.conftest import CORPUS, HEADLINE, HEADLINE_SOURCE, MACHINE_VARIABLES, REPO, free_port, qa_serve
+from tests.conftest import CORPUS, HEADLINE, HEADLINE_SOURCE, MACHINE_VARIABLES, REPO, cited_source, free_port, qa_serve, wait_for_port
 
 try:
     import milvus_lite  # noqa: F401
@@ -50,16 +48,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"milvus-lite did not start: {(folder / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.1)
+    wait_for_port(port, process, folder / "server.log", timeout=60)
     yield f"milvus://127.0.0.1:{port}"
     process.terminate()
     process.wait(timeout=30)
@@ -189,14 +178,7 @@ def test_two_servers_and_a_slack_bot_answer_from_milvus_throughout_an_update(ser
     slack_url = f"http://127.0.0.1:{slack_port}"
     readers = {"QA_STORE": url, "QA_RATE_LIMIT": "0"}
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", slack_port), 0.2).close()
-                break
-            except OSError:
-                assert slack.poll() is None and time.monotonic() < deadline, (tmp_path / "slack.log").read_text()
-                time.sleep(0.2)
+        wait_for_port(slack_port, slack, tmp_path / "slack.log")
         with qa_serve(tmp_path / "no-index", env=readers) as first, qa_serve(tmp_path / "no-index", env=readers) as second:
             seen: list[tuple[int, str]] = []
             mentions: list[str] = []
@@ -204,9 +186,7 @@ def test_two_servers_and_a_slack_bot_answer_from_milvus_throughout_an_update(ser
 
             def keep_asking() -> None:
                 while not stop.is_set():
-                    for reader in (first, second):
-                        status, body = _post(reader + "/ask", {"question": HEADLINE})
-                        seen.append((status, body["citations"][0]["source"] if status == 200 and body["citations"] else str(body)[:200]))
+                    seen.extend(cited_source(reader, HEADLINE) for reader in (first, second))
                     _, ts, envelope = event("app_mention", f"<@{BOT_USER}> {HEADLINE}", "CREADERS")
                     assert signed_post(slack_url, envelope)[0] == 200
                     mentions.append(ts)
@@ -227,8 +207,7 @@ def test_two_servers_and_a_slack_bot_answer_from_milvus_throughout_an_update(ser
             assert len(mentions) >= 2 and all(f"`{HEADLINE_SOURCE}:" in json.dumps(r["blocks"], ensure_ascii=False) for r in replies), replies
             festival = "Where does the pier festival take place?"
             for reader in (first, second):
-                status, body = _post(reader + "/ask", {"question": festival})
-                assert status == 200 and body["citations"][0]["source"] == "festival.txt"
+                assert cited_source(reader, festival) == (200, "festival.txt")
             _, _, envelope = event("app_mention", f"<@{BOT_USER}> {festival}", "CFESTIVAL")
             signed_post(slack_url, envelope)
             assert "`festival.txt:" in json.dumps(mock.wait("CFESTIVAL")[0]["blocks"], ensure_ascii=False)
@@ -238,33 +217,6 @@ def test_two_servers_and_a_slack_bot_answer_from_milvus_throughout_an_update(ser
         slack_log.close()
         api.shutdown()
     assert not (tmp_path / "no-index").exists()
-
-
-def _post(url: str, payload: dict) -> tuple[int, dict]:
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
-
-
-def test_blobs_span_rows_and_a_shorter_one_leaves_no_rows_behind(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(milvus, "BLOB_ROW", 8)
-    engine = milvus._engine(_url(server))
-    engine.create_collections(4)
-    long, short = bytes(range(256)) * 3, b"a short one"
-    engine.put_blob("history", long)
-    assert engine.blob("history") == long and int(engine.value("history")) > 100
-    engine.put_blob("history", short)
-    assert engine.blob("history") == short
-    left = engine.get(engine.state, [f"history/{i:06d}" for i in range(200)], ["data"])
-    assert len(left) == int(engine.value("history")) == 2
-    engine.delete_blob("history")
-    assert engine.blob("history") is None and not engine.get(engine.state, list(left), ["data"])
 
 
 @pytest.mark.parametrize(
