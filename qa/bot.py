@@ -327,8 +327,8 @@ class Bot:
     def _follow_index(self) -> None:
         """Answer from the index's live generation: a server or a Slack bot picks up what ``qa index`` wrote.
 
-        A stat of ``CURRENT`` per question says whether a build switched
-        generations; the new one is opened between two questions (under the
+        One cheap look per question (a stat of ``index/CURRENT``, or one key
+        read in Milvus) says whether a build switched generations; the new one is opened between two questions (under the
         retrieval lock), and one that cannot be opened leaves the bot
         answering from the generation it has, with a warning.
         """

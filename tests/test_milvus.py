@@ -79,7 +79,7 @@ def test_every_seed_question_gets_the_same_passages_and_answer_from_both_stores(
     assert headline.citations[0].source == HEADLINE_SOURCE and headline.citations[0].line_start <= 22 <= headline.citations[0].line_end
     cited = headline.citations[0]
     assert engine.source(cited.source, cited.line_start, cited.line_end) == bot.source(cited.source, cited.line_start, cited.line_end)
-    assert sorted(c.text for c in engine._stored.chunks) == sorted(c.text for c in bot._stored.chunks)
+    assert [(i, c.text) for i, c, _ in engine._stored.each_chunk()] == [(i, c.text) for i, c, _ in bot._stored.each_chunk()]
 
 
 def test_updates_publish_only_new_segments_and_match_a_build_on_files(server: str, tmp_path: Path, corpus_copy: Path, bot: Bot) -> None:
@@ -113,7 +113,7 @@ def test_updates_publish_only_new_segments_and_match_a_build_on_files(server: st
     files = Bot.load(settings.model_copy(update={"store": ""}), build_if_missing=False)
     for question in ["When did the Shinkansen open?", HEADLINE, "Who leads the Artemis program?", "What did the US and Japan agree?"]:
         assert _passages(reader.ask(question)) == _passages(files.ask(question)), question
-    assert not any(c.source == german.name for c in reader._stored.chunks)
+    assert not any(c.source == german.name for _, c, _ in reader._stored.each_chunk())
 
     # Generations before the one replaced are deleted, with the segments and extracted texts only they used.
     engine = milvus._engine(url)

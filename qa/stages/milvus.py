@@ -381,10 +381,6 @@ class MilvusStore:
         for row in sorted(rows, key=lambda row: row["id"]):
             yield (row["id"], *_chunk_of(row))
 
-    @property
-    def chunks(self) -> list[Chunk]:
-        return [chunk for _, chunk, _ in self.each_chunk()]
-
     def extraction(self, sha256: str) -> Extraction | None:
         data = self._engine.blob(_extraction_key(self.manifest.extractor, sha256))
         if data is None:
