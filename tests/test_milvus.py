@@ -219,6 +219,21 @@ def test_two_servers_and_a_slack_bot_answer_from_milvus_throughout_an_update(ser
     assert not (tmp_path / "no-index").exists()
 
 
+def test_blobs_span_rows_and_a_shorter_one_leaves_no_rows_behind(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(milvus, "BLOB_ROW", 8)
+    engine = milvus._engine(_url(server))
+    engine.create_collections(4)
+    long, short = bytes(range(256)) * 3, b"a short one"
+    engine.put_blob("history", long)
+    assert engine.blob("history") == long and int(engine.value("history")) > 100
+    engine.put_blob("history", short)
+    assert engine.blob("history") == short
+    left = engine.get(engine.state, [f"history/{i:06d}" for i in range(200)], ["data"])
+    assert len(left) == int(engine.value("history")) == 2
+    engine.delete_blob("history")
+    assert engine.blob("history") is None and not engine.get(engine.state, list(left), ["data"])
+
+
 @pytest.mark.parametrize(
     "store, message",
     [
