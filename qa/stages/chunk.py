@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import math
 import re
 import unicodedata
 from collections import Counter
@@ -306,3 +307,29 @@ def chunk_document(document: Document, max_tokens: int, overlap_tokens: int, cou
         )
         for span in spans
     ]
+
+
+def capped_counter(count_tokens: TokenCounter, max_tokens: int, max_chars: int) -> TokenCounter:
+    """A token counter under which no chunk exceeds ``max_chars``.
+
+    A run of characters the tokenizer reads as one unknown token (an 8 MB line
+    of base64) would otherwise make one chunk of any length. Text past the cap
+    counts as too long without being tokenized, so the chunker cuts it at once.
+    """
+
+    def count(text: str) -> int:
+        floor = math.ceil(len(text) * max_tokens / max_chars)
+        return floor if floor > max_tokens else max(floor, count_tokens(text))
+
+    return count
+
+
+def chunk_for_model(
+    document: Document, count_tokens: TokenCounter, model_max_tokens: int, chunk_tokens: int, overlap_tokens: int, max_chars: int
+) -> list[Chunk]:
+    """The document's chunks as a model of ``model_max_tokens`` reads them whole (its two special tokens aside).
+
+    One function for a build in one process and for its Ray workers, so both cut the same chunks.
+    """
+    max_tokens = min(chunk_tokens, model_max_tokens - 2)
+    return chunk_document(document, max_tokens, overlap_tokens, capped_counter(count_tokens, max_tokens, max_chars))
