@@ -51,7 +51,7 @@ class Settings(BaseModel):
     chunk_overlap_tokens: int = Field(40, ge=0, description="Tokens of trailing sentences repeated in the next chunk.")
     batch_size: int = Field(32, ge=1, description="Embedding batch size.")
     workers: int = Field(
-        0, ge=0, le=1024, description="Embed a build's new text on this many Ray workers (a local Ray instance, or ray_address); 0: in this process."
+        0, ge=0, le=1024, description="Chunk, gloss and embed a build's new files on this many Ray workers (a local Ray instance, or ray_address); 0: in this process."
     )
     ray_address: str = Field("", description="Ray cluster the workers run on (auto, or ray://head:10001); empty: a Ray instance started for the build.")
     top_k: int = Field(5, ge=1, le=100, description="Passages returned per question.")

@@ -166,7 +166,7 @@ def index(
     strict: Annotated[bool, typer.Option("--strict", help="Fail if any file is skipped (unreadable, encrypted, unknown format).")] = False,
     workers: Annotated[
         Optional[int],
-        typer.Option("--workers", min=0, help="Embed on this many Ray workers: a Ray instance on this machine, or the cluster at --ray-address [default: 0, in this process]", show_default=False),
+        typer.Option("--workers", min=0, help="Chunk, gloss and embed on this many Ray workers: a Ray instance on this machine, or the cluster at --ray-address [default: 0, in this process]", show_default=False),
     ] = None,
     ray_address: Annotated[
         Optional[str], typer.Option("--ray-address", metavar="ADDRESS", help="Ray cluster for --workers: auto, or ray://head:10001", show_default=False)
