@@ -104,12 +104,11 @@ def questions() -> list[tuple[str, list[str]]]:
 
 
 def warm(corpus: Path, index: Path) -> dict:
-    """Run in a process of its own: Bot.ask over the golden and XQuAD questions, after two warm-up questions."""
+    """Run in a process of its own: Bot.ask over the golden and XQuAD questions, after one warm-up."""
     from qa import Bot, Settings
 
     bot = Bot.load(Settings.load(corpus_dir=corpus, index_dir=index), build_if_missing=False)
     bot.ask("warm up")
-    bot.ask("warm up again")  # a process's second question loads ONNX Runtime, which every later one uses
     times = []
     for question, history in questions():
         started = time.perf_counter()

@@ -11,7 +11,7 @@ same questions of a bot on the files and a bot on Milvus, one after the other:
 - with ``--golden``, ``qa eval``'s summary from each store (hit@1, hit@5, MRR),
   which must be identical;
 - warm ``Bot.ask`` latency from each, p50 and p99, over the golden questions or
-  ``--questions`` XQuAD questions, after two warm-up questions each;
+  ``--questions`` XQuAD questions, after one warm-up each;
 - the passages of every question compared between the stores.
 
 milvus-lite is Milvus's protocol in pure Python, for tests and laptops; its
@@ -57,7 +57,6 @@ def start_server(folder: Path) -> tuple[subprocess.Popen, str]:
 
 def timed_asks(bot, questions: list[str]) -> tuple[dict, list]:
     bot.ask("warm up")
-    bot.ask("warm up again")  # a process's second question loads ONNX Runtime, which every later one uses
     times, passages = [], []
     for question in questions:
         started = time.perf_counter()
