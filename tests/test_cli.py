@@ -170,7 +170,7 @@ class TestConventions:
     def test_shell_completion_is_typers(self):
         assert "--install-completion" in qa("--help").stdout
         result = runner.invoke(app, ["--show-completion", "bash"], prog_name="qa")
-        assert result.exit_code == 0 and "_QA_COMPLETE" in result.stdout
+        assert result.exit_code == 0 and "_QA_COMPLETE" in result.stdout, (result.output, result.exception)
 
     def test_index_takes_the_folder_as_argument_or_corpus(self, tmp_path, corpus_copy):
         result = qa("index", "--corpus", corpus_copy, "--index-dir", tmp_path / "i")
