@@ -257,7 +257,7 @@ def _counter(stage: str, total: int, progress: Progress) -> Callable[[int], None
 
 
 def _embed(
-    encode: Callable[[list[str], int, Callable[[int], None]], np.ndarray] | None,
+    embedder: Encoder | parallel.RayWorkers | None,
     texts: list[str],
     sentences: list[list[str]],
     known: dict[str, np.ndarray],
@@ -274,7 +274,7 @@ def _embed(
     every_text = dict.fromkeys([*texts, *(sentence for chunk_sentences in sentences for sentence in chunk_sentences)])
     to_encode = [text for text in every_text if text not in known]
     on_batch = _counter("embedding chunks and sentences", len(to_encode), progress)
-    encoded = encode(to_encode, batch_size, on_batch) if to_encode and encode is not None else np.zeros((0, dimension), np.float32)
+    encoded = embedder.encode_documents(to_encode, batch_size, on_batch) if to_encode and embedder is not None else np.zeros((0, dimension), np.float32)
     vector_of = {**known, **dict(zip(to_encode, encoded))}
     rows = [np.asarray([vector_of[text] for text in chunk_sentences], np.float32).reshape(-1, dimension) for chunk_sentences in sentences]
     return np.asarray([vector_of[text] for text in texts], np.float32).reshape(len(texts), dimension), rows
@@ -507,7 +507,7 @@ class Bot:
                 dimension = encoder.dimension if encoder is not None else manifest.dimension
                 reused = sum(1 for text in texts if text in known)
                 vectors, sentence_rows = _embed(
-                    workers.encode_documents if workers is not None else encoder.encode_documents if encoder is not None else None,
+                    workers or encoder,
                     texts, [quotable_texts(chunk.text) for chunk in chunks_in_order], known, dimension, settings.batch_size, progress
                 )
             if prepared is None:

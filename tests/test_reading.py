@@ -69,8 +69,8 @@ def test_a_quote_without_stored_glosses_loads_the_dictionaries_once(monkeypatch)
         return original(cls)
 
     monkeypatch.setattr(gloss.Glossary, "load", classmethod(counted))
-    reading_module._glossary.cache_clear()
+    gloss.loaded_glossary.cache_clear()
     first = reading_module.reading("美国国家标准与技术研究院签署了合作意向书。", [], "en")
     second = reading_module.reading("韩国产业技术振兴院与美国合作。", [], "en")
     assert first and second and len(loads) == 1
-    reading_module._glossary.cache_clear()
+    gloss.loaded_glossary.cache_clear()

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import qa
 from qa.errors import QAError
-from qa.crosslingual.gloss import Glossary, GlossedWord, freedict_path, needs_glosses
+from qa.crosslingual.gloss import Glossary, GlossedWord, freedict_path, loaded_glossary, needs_glosses
 from qa.crosslingual.lexicon import LexiconSource, Ranked, cedict_path, ranked_files
 
 IDLE_SECONDS = 120.0
@@ -188,7 +188,6 @@ def serve(folder: str, idle_seconds: float) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; its exit closes our stdin
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a library's print must not reach the reply pipe
-    glossary: Glossary | None = None
     while select.select([sys.stdin], [], [], idle_seconds)[0]:
         line = sys.stdin.readline()
         if not line:
@@ -198,9 +197,7 @@ def serve(folder: str, idle_seconds: float) -> None:
         try:
             work = json.loads(path.read_text(encoding="utf-8"))
             path.unlink()
-            if work["gloss"] and glossary is None:
-                glossary = Glossary.load()
-            done = prepare_here(work["texts"], work["gloss"], lambda: glossary)
+            done = prepare_here(work["texts"], work["gloss"], loaded_glossary)
             reply = {"glosses": done.glosses, "lexicons": done.lexicons}
         except Exception as error:  # the parent turns it into one line for the user
             reply = {"error": f"{type(error).__name__}: {error}"}

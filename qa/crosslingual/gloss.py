@@ -34,6 +34,7 @@ process (``qa.crosslingual.dictionary_worker``); asking uses the stored glosses 
 from __future__ import annotations
 
 import bisect
+import functools
 import gzip
 import logging
 import os
@@ -190,6 +191,12 @@ def _longest_entries(word: str, dictionary: dict[str, str]) -> list[tuple[int, i
         else:
             position += 1
     return found
+
+
+@functools.lru_cache(maxsize=1)
+def loaded_glossary() -> Glossary:
+    """The glossary, loaded on first use and kept for the process: each load unpickles the dictionaries anew (over a second)."""
+    return Glossary.load()
 
 
 def needs_glosses(text: str) -> bool:

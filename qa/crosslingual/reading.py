@@ -14,12 +14,11 @@ show it labelled as a reading beside the exact quote, never in its place.
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 from collections.abc import Sequence
 
-from qa.crosslingual.gloss import GlossedWord, needs_glosses
+from qa.crosslingual.gloss import GlossedWord, loaded_glossary, needs_glosses
 from qa.crosslingual.language import detect
 from qa.crosslingual.lexicon import romanise
 
@@ -122,18 +121,10 @@ def reading(quote: str, glosses: Sequence[GlossedWord], question_language: str) 
     return rendered or None
 
 
-@functools.lru_cache(maxsize=1)
-def _glossary():
-    """Loaded on the first reading that needs it, then kept: each load unpickles the dictionaries anew (over a second)."""
-    from qa.crosslingual.gloss import Glossary
-
-    return Glossary.load()
-
-
 def _gloss(text: str) -> list[GlossedWord]:
     """Gloss at answer time (an index built without glosses): the dictionaries load once per process."""
     try:
-        return _glossary().gloss(text)
+        return loaded_glossary().gloss(text)
     except Exception as error:  # a missing dictionary must not fail an answer
         log.warning("no reading: the glossing dictionaries did not load (%s)", error)
         return []

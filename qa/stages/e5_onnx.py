@@ -275,7 +275,7 @@ def _graph(image: Image) -> bytes:
 
 
 class E5:
-    """The model, loaded: ``encode(texts, query=...)`` gives normalised vectors, ``count`` the tokens it reads."""
+    """The model, loaded: ``encode(texts, query=...)`` gives normalised vectors."""
 
     def __init__(self, path: Path | None = None, threads: int = 1):
         import onnxruntime
@@ -294,10 +294,6 @@ class E5:
         self._words = self.image.blocks("emb.word", self.image.hidden)
         self._positions = self.image.floats("emb.pos").reshape(-1, self.image.hidden)
         self._type = self.image.floats("emb.type").reshape(-1, self.image.hidden)[0]
-
-    def count(self, text: str, query: bool = False) -> int:
-        """Tokens the model reads for ``text``, prefix and ``<s>`` ``</s>`` included (the engine's count)."""
-        return len(self.tokenizer.content_ids(("query: " if query else "passage: ") + text)) + 2
 
     def encode(self, texts: Sequence[str], query: bool = False, on_pass: Callable[[int], None] | None = None) -> np.ndarray:
         """One normalised row per text; a text over the model's length is read in windows."""

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from qa.crosslingual.dictionary_worker import Prepared, prepare_here
-from qa.crosslingual.gloss import Glossary
+from qa.crosslingual.gloss import loaded_glossary
 from qa.errors import QAError
 from qa.models import Chunk, Document
 from qa.stages.chunk import chunk_for_model
@@ -54,16 +54,10 @@ def _worker(load: Callable[[], Encoder]) -> type:
     class Worker:
         def __init__(self) -> None:
             self.encoder = load()
-            self.glossary: Glossary | None = None
-
-        def _glossary(self) -> Glossary:
-            if self.glossary is None:
-                self.glossary = Glossary.load()
-            return self.glossary
 
         def prepare(self, documents: list[Document], sizes: ChunkSizes) -> tuple[dict[str, list[Chunk]], Prepared]:
             chunks = {d.source: chunk_for_model(d, self.encoder.count_tokens, self.encoder.max_tokens, *sizes) for d in documents}
-            return chunks, prepare_here({d.source: d.text for d in documents}, list(chunks), self._glossary)
+            return chunks, prepare_here({d.source: d.text for d in documents}, list(chunks), loaded_glossary)
 
         def encode(self, start: int, texts: list[str]) -> tuple[int, np.ndarray]:
             return start, self.encoder.encode_documents(texts, batch_size=len(texts))
