@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS questions (
 );
 CREATE INDEX IF NOT EXISTS questions_time ON questions (time);
 """
+_BUSY_SECONDS = 10
 _COLUMNS = "id, time, face, who, collection, question, history, answer, citations, abstained, mode, up, down, latency_ms"
 
 
@@ -89,6 +90,7 @@ class QuestionLog:
         self.path = path
         self.enabled = enabled
         self._local = threading.local()
+        self._setup = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "QuestionLog":
@@ -200,11 +202,25 @@ class QuestionLog:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, timeout=10)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(_SCHEMA)
+            connection = sqlite3.connect(self.path, timeout=_BUSY_SECONDS)
+            with self._setup:
+                _switch_to_wal(connection)
+                connection.executescript(_SCHEMA)
             self._local.connection = connection
         return connection
+
+
+def _switch_to_wal(connection: sqlite3.Connection) -> None:
+    """Turn on WAL, waiting out other connections: SQLite answers "locked" at once here instead of calling the busy handler."""
+    deadline = time.monotonic() + _BUSY_SECONDS
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def golden_candidates(entries: Iterable[Entry]) -> list[GoldenCandidate]:

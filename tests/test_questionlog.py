@@ -68,6 +68,18 @@ def test_concurrent_appends_from_many_threads(tmp_path: Path) -> None:
     assert len(log.entries(limit=None)) == 200
 
 
+def test_threads_that_open_a_new_log_together_lose_nothing(tmp_path: Path) -> None:
+    """Turning on WAL is where SQLite says "locked" without waiting; repeated, since the race is narrow."""
+    for trial in range(150):
+        log = QuestionLog(tmp_path / f"{trial}.sqlite")
+        workers = [threading.Thread(target=log.record, args=("http", answer(f"q{w}"), 0.0)) for w in range(8)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        assert len(log.entries(limit=None)) == 8, f"trial {trial}"
+
+
 def test_votes_count_and_export_like_feedback(tmp_path: Path) -> None:
     log = QuestionLog(tmp_path / "q.sqlite")
     first = log.record("slack", answer("Where was it signed?"), 0.1, history=["What did NIST sign?"])
