@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 from qa.stages import index as index_store
 from qa.bot import Bot
 from qa.errors import BadIndexError
-from qa.crosslingual.gloss import Glossary, GlossedWord, english_view, freedict_path, glosser, words_within
+from qa.crosslingual.gloss import Glossary, GlossedWord, _kiwi, english_view, freedict_path, glosser, words_within
 from qa.crosslingual.lexicon import romanise
 from qa.settings import Settings
 
@@ -40,6 +40,14 @@ class TestGlossary:
         assert words["기술"] == "technology"
         assert words["의향서"] == "letter of intent"
         assert "한국" in words
+
+    def test_run_sino_korean_compounds_read_whole(self, glossary):
+        """Kiwi cuts 상무부 into 상무 ("routine" read alone) and 부; the dictionary holds the whole word."""
+        text = "미국 워싱턴DC 상무부에서 체결했다."
+        assert [token.form for token in _kiwi().tokenize("상무부에서")][:2] == ["상무", "부"]
+        words = glossed(glossary, text)
+        assert "Department of Commerce" in words["상무부"] and "상무" not in words
+        assert glossed(glossary, "상무 이사")["상무"].startswith("routine")  # apart, each word reads as itself
 
     def test_run_loanwords_by_sound(self, glossary):
         assert [glossary.loanword(w) for w in ("포럼", "파트너십", "세미나", "워싱턴")] == ["forum", "partnership", "seminar", "washington"]

@@ -61,7 +61,7 @@ from qa.crosslingual.lexicon import (
 
 
 # Recorded in each index (``glosser()``): glosses that change ask for a rebuild.
-GLOSSER_VERSION = 8
+GLOSSER_VERSION = 9
 # Of the parsed glossary's cache, beside the glosser's own version.
 GLOSSARY_CACHE_VERSION = 1
 # Senses kept per dictionary word: two read better than one ("to unite in
@@ -90,6 +90,8 @@ _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _HANGUL_WORD = re.compile(r"[\uac00-\ud7a3]+")
 # Kiwi's tags for nouns, roots and foreign-looking nouns: the words worth glossing.
 _KOREAN_CONTENT_TAGS = frozenset({"NNG", "NNP", "XR"})
+# Adjacent nouns looked up together as one dictionary word: CC-CEDICT's longest Sino-Korean compounds span three or four.
+_KOREAN_COMPOUND_TOKENS = 4
 # After a numeral these characters are calendar units, not "sun" or "moon".
 _CALENDAR_UNITS = {"年": "year", "月": "month", "日": "day"}
 
@@ -279,8 +281,14 @@ def _chinese(glossary: Glossary, run: str, offset: int, text: str) -> list[Gloss
 
 def _korean(glossary: Glossary, text: str) -> list[GlossedWord]:
     words = []
-    for token in _kiwi().tokenize(text):
-        if token.tag not in _KOREAN_CONTENT_TAGS or not _HANGUL_WORD.fullmatch(token.form):
+    tokens = [token for token in _kiwi().tokenize(text) if token.tag in _KOREAN_CONTENT_TAGS and _HANGUL_WORD.fullmatch(token.form)]
+    position = 0
+    while position < len(tokens):
+        token = tokens[position]
+        joined = _korean_compound(glossary, text, tokens[position : position + _KOREAN_COMPOUND_TOKENS])
+        if joined is not None:
+            words.append(joined[0])
+            position += joined[1]
             continue
         english = glossary.korean.get(token.form) or glossary.loanword(token.form)
         if english:
@@ -288,7 +296,25 @@ def _korean(glossary: Glossary, text: str) -> list[GlossedWord]:
         elif token.tag != "NNP":  # a compound Kiwi kept whole (진흥원), never a name (민병주)
             for start, end, english in _longest_entries(token.form, glossary.korean):
                 words.append(GlossedWord(token.start + start, token.start + end, english))
+        position += 1
     return words
+
+
+def _korean_compound(glossary: Glossary, text: str, tokens: list) -> tuple[GlossedWord, int] | None:
+    """The longest run of adjacent nouns that the dictionary holds as one word, and how many tokens it spans.
+
+    Kiwi splits Sino-Korean compounds into their parts (상무부 into 상무 and
+    부), and the parts read alone can be other words (상무 as 常務 "routine"):
+    the whole (商務部 "Department of Commerce") reads as written.
+    """
+    for count in range(len(tokens), 1, -1):
+        start, end = tokens[0].start, tokens[count - 1].start + tokens[count - 1].len
+        if any(tokens[n].start != tokens[n - 1].start + tokens[n - 1].len for n in range(1, count)):
+            continue
+        english = glossary.korean.get(text[start:end])
+        if english:
+            return GlossedWord(start, end, english), count
+    return None
 
 
 def _more_english_than_german(word: str) -> bool:
