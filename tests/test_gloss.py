@@ -49,6 +49,13 @@ class TestGlossary:
         assert "Department of Commerce" in words["상무부"] and "상무" not in words
         assert glossed(glossary, "상무 이사")["상무"].startswith("routine")  # apart, each word reads as itself
 
+    def test_run_sino_korean_homophones_read_as_korean_uses_them(self, glossary):
+        """강화 writes 強化 "strengthen" far more than 講話 "speech", which Chinese uses more; Japanese usage decides."""
+        assert "strengthen" in glossary.korean["강화"]
+        assert "dust" not in glossary.korean["사진"]  # 寫真, a photograph, not 沙塵
+        assert "mechanism" in glossary.korean["기관"]  # 機關, written 機関 in Japan, not 器官 "organ"
+        assert "rise" in glossary.korean["상승"]  # Japan writes 上昇, CC-CEDICT 上升: Chinese usage decides
+
     def test_run_loanwords_by_sound(self, glossary):
         assert [glossary.loanword(w) for w in ("포럼", "파트너십", "세미나", "워싱턴")] == ["forum", "partnership", "seminar", "washington"]
 
