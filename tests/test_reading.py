@@ -42,6 +42,17 @@ def test_german_function_words_are_carried_over():
     assert render(quote, glosses, "de") == "the NASA and the ministry conclude a agreement."
 
 
+def test_chinese_grammar_words_read_as_grammar():
+    """CC-CEDICT lists 在 as "exist", 了 as "finish", 等 as "wait for": in running text they are "in", nothing, "etc."."""
+    from qa.crosslingual.gloss import loaded_glossary
+
+    quote = "研究人员在国际会议上制定了在量子计算机等三个领域合作的计划。"
+    text = reading(quote, loaded_glossary().gloss(quote), "en")
+    assert text is not None and "international" in text and "quantum computer" in text
+    assert not any(word in text for word in ("exist", "finish", "wait for", " of "))
+    assert " in " in text and "etc." in text
+
+
 @given(st.text(alphabet="협력의향서NIST 7일()。，美日合作 und der", max_size=60), st.data())
 @hsettings(max_examples=200, deadline=None)
 def test_run_any_glosses_render_without_failing(quote, data):

@@ -44,6 +44,18 @@ _GERMAN_FUNCTION = {
     "er": "he", "beide": "both", "beiden": "both", "nicht": "not", "sieht": "provides", "vor.": "for.",
     "darin": "therein", "zwei": "two", "drei": "three", "vier": "four", "fünf": "five", "zehn": "ten", "etwa": "such as", "eines": "of a", "dass": "that", "als": "as", "wie": "like",
 }
+# Chinese grammar words, read as the grammar they are: CC-CEDICT lists them by their old content senses first
+# (在 "exist", 了 "finish", 等 "wait for", 被 "quilt", 中 "China"). Read only where jieba keeps the character as a word
+# of its own; an empty reading drops a marker English has no word for (的, 了, 着).
+_CHINESE_FUNCTION = {
+    "的": "", "地": "", "得": "", "了": "", "着": "", "之": "of", "所": "", "把": "",
+    "在": "in", "于": "in", "上": "on", "中": "in", "里": "in", "内": "within", "下": "under", "后": "after", "前": "before",
+    "和": "and", "与": "and", "及": "and", "并": "and", "而": "and", "或": "or", "但": "but", "等": "etc.",
+    "对": "to", "向": "towards", "为": "for", "以": "with", "由": "by", "被": "by", "从": "from", "将": "will",
+    "会": "will", "可": "can", "能": "can", "是": "is", "有": "has", "也": "also", "还": "also", "又": "again",
+    "都": "all", "已": "already", "便": "then", "就": "then", "其": "its", "该": "the", "此": "this", "这": "this",
+    "更": "more", "最": "most", "很": "very", "不": "not", "没有": "not", "个": "",
+}
 _CJK_PUNCTUATION = str.maketrans({"，": ",", "。": ".", "、": ",", "：": ":", "；": ";", "？": "?", "！": "!", "（": "(", "）": ")",
                                   "“": '"', "”": '"', "《": '"', "》": '"', "「": '"', "」": '"', "ㆍ": "/", "·": "/", "△": "-", "▲": " "})  # one character for one: offsets stay
 _KOREAN_CALENDAR = {"년": "year", "월": "month", "일": "day"}
@@ -70,7 +82,7 @@ def render(quote: str, glosses: Sequence[GlossedWord], language: str) -> str:
         if start < position:
             continue
         parts.extend(_unglossed(quote, position, start, language))
-        word = sense(english)
+        word = _CHINESE_FUNCTION.get(quote[start:end], sense(english)) if language == "zh" else sense(english)
         if word and (not parts or parts[-1] != word):
             parts.append(word)
         position = end
